@@ -1,0 +1,1 @@
+"""Geometry for detente: intervals, footprints, geodesic measures, 4D volumes."""
