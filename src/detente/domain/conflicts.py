@@ -34,7 +34,14 @@ class Conflict:
 
     @property
     def sort_key(self) -> tuple[str, int, str, str, str, int]:
-        return (self.intent, self.volume, self.type.value, self.other_kind.value, self.other_id, self.other_volume)
+        return (
+            self.intent,
+            self.volume,
+            self.type.value,
+            self.other_kind.value,
+            self.other_id,
+            self.other_volume,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The spec's JSON object, plus ``party`` and ``notify``."""

@@ -136,9 +136,6 @@ def horizontal_ok(rule: PairRule, distance_m: float, shares_area: bool) -> bool:
 
 def notified(intent: WorldObject, other: WorldObject, ctype: ConflictType) -> tuple[str, ...]:
     """The parties a conflict must be disclosed to (never the filer itself)."""
-    if ctype is ConflictType.LINE:
-        parties = set(other.signatories) | {other.party}
-    else:
-        parties = {other.party}
+    parties = set(other.signatories) | {other.party} if ctype is ConflictType.LINE else {other.party}
     parties.discard(intent.party)
     return tuple(sorted(parties))

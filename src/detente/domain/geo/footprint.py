@@ -10,6 +10,7 @@ lon/lat (RFC 7946), so area predicates run in plain lon/lat coordinates.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -157,9 +158,7 @@ def _check_structure(gtype: str, coords: Any) -> list[str]:
     lines: list[list[Any]] = []
     if gtype == "LineString":
         lines = [coords]
-    elif gtype == "MultiLineString":
-        lines = list(coords)
-    elif gtype == "Polygon":
+    elif gtype == "MultiLineString" or gtype == "Polygon":
         lines = list(coords)
     elif gtype == "MultiPolygon":
         lines = [ring for poly in coords for ring in poly]
@@ -178,7 +177,7 @@ def _check_structure(gtype: str, coords: Any) -> list[str]:
             if len(line) < 2:
                 problems.append("a line needs at least 2 positions")
     for line in lines:
-        for a, b in zip(line, line[1:], strict=False):
+        for a, b in itertools.pairwise(line):
             if abs(b[0] - a[0]) > 180.0:
                 problems.append(
                     f"edge {a!r} -> {b!r} crosses the antimeridian unsplit; "

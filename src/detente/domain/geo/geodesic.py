@@ -31,9 +31,7 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return float(d)
 
 
-def distances_m(
-    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
-) -> FloatArray:
+def distances_m(lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray) -> FloatArray:
     """Vectorised geodesic distances, metres."""
     _, _, d = WGS84.inv(lon1, lat1, lon2, lat2)
     return np.asarray(d, dtype=np.float64)
@@ -66,9 +64,7 @@ def geodesic_circle(lon: float, lat: float, radius_m: float, segments: int = 128
     as the polygon cap bounded by the pole's parallel.
     """
     az = np.linspace(0.0, 360.0, segments, endpoint=False)
-    lons, lats, _ = WGS84.fwd(
-        np.full(segments, lon), np.full(segments, lat), az, np.full(segments, radius_m)
-    )
+    lons, lats, _ = WGS84.fwd(np.full(segments, lon), np.full(segments, lat), az, np.full(segments, radius_m))
     lons = np.asarray(lons)
     lats = np.asarray(lats)
     covers_pole = distance_m(lon, lat, lon, 90.0 if lat >= 0 else -90.0) < radius_m
