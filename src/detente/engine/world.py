@@ -310,7 +310,7 @@ class World:
             hit[ai] = shapely.relate_pattern(qgeom[ai], c.geom[s[ai]], "2********")
         di = np.flatnonzero(~area_test)
         if len(di):
-            d = pair_distances(qgeom[di], c.geom[s[di]])
+            d = pair_distances(qgeom[di], c.geom[s[di]], threshold[di])
             dist[di] = d
             hit[di] = np.where(strict[di], d < threshold[di], d <= threshold[di])
         return self._reports(intent, qv[hit], s[hit], t0[hit], t1[hit], a0[hit], a1[hit], gap[hit], dist[hit])
