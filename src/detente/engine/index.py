@@ -154,11 +154,13 @@ class BoxIndex:
         group.dead = 0
 
     def query(self, boxes: FloatArray, t_lo: FloatArray, t_hi: FloatArray) -> tuple[IntArray, IntArray]:
-        """Candidates for each query box: pairs ``(query index, slot)``, unique.
+        """Candidates for each query box: pairs ``(query index, slot)``.
 
         ``boxes`` are ``(n, 4)`` lon/lat boxes that may run past +/-180.
         Only the box and bucket are tested here; the exact time and altitude
-        tests are the caller's.
+        tests are the caller's.  A pair may come back more than once (a slot
+        in several buckets): callers de-duplicate after their cheap filters,
+        where there are far fewer pairs to sort.
         """
         by_group: dict[int, list[int]] = {}
         q_boxes: list[tuple[float, float, float, float]] = []
@@ -208,7 +210,4 @@ class BoxIndex:
         q = np.concatenate(out_q)
         s = np.concatenate(out_s)
         keep = self._alive[s]
-        q, s = q[keep], s[keep]
-        width = np.int64(len(self._alive))
-        pairs = np.unique(q * width + s)
-        return pairs // width, pairs % width
+        return q[keep], s[keep]

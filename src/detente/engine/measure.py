@@ -101,8 +101,9 @@ def _midpoints(
 ETA_OK = 0.004
 
 
-def _eta(lat0: FloatArray, lon_a: FloatArray, lat_a: FloatArray, lon_b: FloatArray, lat_b: FloatArray,
-         lon0: FloatArray) -> FloatArray:
+def _eta(
+    lat0: FloatArray, lon_a: FloatArray, lat_a: FloatArray, lon_b: FloatArray, lat_b: FloatArray, lon0: FloatArray
+) -> FloatArray:
     """Bound on the relative distortion of a frame centred at ``(lon0, lat0)``.
 
     The frame's east-west scale drifts by about ``tan(lat0)`` per radian of
@@ -114,7 +115,8 @@ def _eta(lat0: FloatArray, lon_a: FloatArray, lat_a: FloatArray, lon_b: FloatArr
         np.hypot((lat_a - lat0) * _DEG, _wrap(lon_a - lon0) * _DEG * cos0),
         np.hypot((lat_b - lat0) * _DEG, _wrap(lon_b - lon0) * _DEG * cos0),
     )
-    return np.abs(np.tan(lat0 * _DEG)) * delta + delta * delta + 1e-6
+    eta: FloatArray = np.abs(np.tan(lat0 * _DEG)) * delta + delta * delta + 1e-6
+    return eta
 
 
 def pair_distances(a: GeomArray, b: GeomArray, thresholds: FloatArray | None = None) -> FloatArray:

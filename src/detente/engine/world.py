@@ -10,6 +10,7 @@ measured in batches (``measure.pair_distances``, ``shapely.relate_pattern``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -93,6 +94,24 @@ class _Columns:
             grown = np.zeros(new, dtype=old.dtype) if old.dtype != object else np.empty(new, dtype=object)
             grown[:cap] = old
             setattr(self, name, grown)
+
+
+@dataclass(frozen=True)
+class ConflictBatch:
+    """The conflicts of one intent as columns: one row per (intent volume, slot)."""
+
+    intent: WorldObject
+    volume: IntArray
+    slot: IntArray
+    t0: FloatArray
+    t1: FloatArray
+    a0: FloatArray
+    a1: FloatArray
+    gap: FloatArray
+    distance_m: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.slot)
 
 
 class World:
@@ -255,17 +274,24 @@ class World:
         """Every conflict of ``intent`` with the rest of the world, sorted.
 
         The intent need not be in the world; if it is, its own volumes are
-        left out.
+        left out.  This is :meth:`conflicts` followed by :meth:`report`.
+        """
+        return self.report(self.conflicts(intent))
+
+    def conflicts(self, intent: WorldObject) -> ConflictBatch:
+        """The decision of the check, as numpy columns (no Python object per pair).
+
+        Pipeline: index boxes -> time -> rules -> altitude -> de-duplicate ->
+        exact geometry.  Turn it into reports with :meth:`report` before the
+        world changes (it refers to the world's slots).
         """
         if intent.kind is not Kind.INTENT:
             raise ValueError(f"only intents are checked, not {intent.kind.value}")
         c = self._cols
         boxes, qt_lo, qt_hi = self._query_boxes(intent)
         qv, s = self._index.query(boxes, qt_lo, qt_hi)
-        if len(s) == 0:
-            return []
         own = self._slots.get(intent.key, [])
-        if own:
+        if own and len(s):
             keep = ~np.isin(s, own)
             qv, s = qv[keep], s[keep]
         # time: positive-length overlap of half-open windows
@@ -273,7 +299,7 @@ class World:
         t1 = np.minimum(qt_hi[qv], c.t_hi[s])
         keep = t0 < t1
         qv, s, t0, t1 = qv[keep], s[keep], t0[keep], t1[keep]
-        # rules: which pairs can conflict at all, and with which test
+        # rules: which pairs can conflict at all (SEMANTICS.md's table, vectorised)
         me = self._code(intent.party)
         cat = _CATS[intent.category]
         purpose_bit = _PURPOSE_BIT.get(intent.effective_purpose, 0)
@@ -282,10 +308,11 @@ class World:
         is_line = kind == _KIND_CODE[Kind.LINE]
         is_nfz = kind == _KIND_CODE[Kind.NFZ]
         is_intent = kind == _KIND_CODE[Kind.INTENT]
-        binds = ((c.binds[s] >> np.uint64(me)) & np.uint64(1)).astype(bool) if me < _MAX_PARTIES else False
+        binds = ((c.binds[s] >> np.uint64(me)) & np.uint64(1)).astype(bool)
         nfz_ok = is_nfz & binds & ((c.exempt[s] & purpose_bit) == 0)
-        eligible = is_line | (other_party & ((~is_nfz & ~is_intent) | nfz_ok | (is_intent & (c.category[s] == cat))))
-        qv, s, t0, t1, kind, is_intent = (a[eligible] for a in (qv, s, t0, t1, kind, is_intent))
+        same_cat = is_intent & (c.category[s] == cat)
+        eligible = is_line | (other_party & ((~is_nfz & ~is_intent) | nfz_ok | same_cat))
+        qv, s, t0, t1, kind, is_intent = (x[eligible] for x in (qv, s, t0, t1, kind, is_intent))
         # altitude: bands overlap, or for separation a gap under the minimum
         minima = self.separation.get(intent.category or Category.AIR, DEFAULT_SEPARATION[Category.AIR])
         vmin = np.inf if minima.vertical_m is None else minima.vertical_m
@@ -295,14 +322,17 @@ class World:
         a1 = np.minimum(qa_hi, c.a_hi[s])
         gap = np.maximum(0.0, np.maximum(c.a_lo[s] - qa_hi, qa_lo - c.a_hi[s]))
         keep = np.where(is_intent, gap < vmin, a0 < a1)
-        qv, s, t0, t1, kind, is_intent, a0, a1, gap = (a[keep] for a in (qv, s, t0, t1, kind, is_intent, a0, a1, gap))
-        if len(s) == 0:
-            return []
+        # a slot listed in two buckets (or two boxes) came back twice
+        width = np.int64(len(c.t_lo))
+        _, first = np.unique(qv[keep] * width + s[keep], return_index=True)
+        rows = np.flatnonzero(keep)[first]
+        qv, s, t0, t1, kind, is_intent, a0, a1, gap = (x[rows] for x in (qv, s, t0, t1, kind, is_intent, a0, a1, gap))
         # geometry: area overlap, or a geodesic distance against a threshold
         qgeom = np.array([v.footprint.geometry for v in intent.volumes], dtype=object)[qv]
+        is_nfz = kind == _KIND_CODE[Kind.NFZ]
         area_test = c.shape_area[s] & ~is_intent & (c.radius[s] == 0) & (kind != _KIND_CODE[Kind.LINE])
         threshold = np.where(is_intent, minima.horizontal_m, c.radius[s])
-        strict = is_intent | (kind == _KIND_CODE[Kind.NFZ])
+        strict = is_intent | is_nfz
         hit = np.zeros(len(s), dtype=bool)
         dist = np.zeros(len(s))
         ai = np.flatnonzero(area_test)
@@ -311,46 +341,51 @@ class World:
         di = np.flatnonzero(~area_test)
         if len(di):
             d = pair_distances(qgeom[di], c.geom[s[di]], threshold[di])
-            dist[di] = d
             hit[di] = np.where(strict[di], d < threshold[di], d <= threshold[di])
-        return self._reports(intent, qv[hit], s[hit], t0[hit], t1[hit], a0[hit], a1[hit], gap[hit], dist[hit])
+            # a circular zone is an area: report the gap between footprints (0 inside)
+            dist[di] = np.where(is_nfz[di], np.maximum(0.0, d - threshold[di]), d)
+        return ConflictBatch(
+            intent=intent,
+            volume=qv[hit],
+            slot=s[hit],
+            t0=t0[hit],
+            t1=t1[hit],
+            a0=a0[hit],
+            a1=a1[hit],
+            gap=gap[hit],
+            distance_m=dist[hit],
+        )
 
-    def _reports(
-        self,
-        intent: WorldObject,
-        qv: IntArray,
-        s: IntArray,
-        t0: FloatArray,
-        t1: FloatArray,
-        a0: FloatArray,
-        a1: FloatArray,
-        gap: FloatArray,
-        dist: FloatArray,
-    ) -> list[Conflict]:
+    def report(self, batch: ConflictBatch) -> list[Conflict]:
+        """The conflict reports of a batch, sorted (SEMANTICS.md's fields)."""
         c = self._cols
+        intent = batch.intent
+        objs = [self._obj_list[i] for i in c.obj[batch.slot].tolist()]
+        other_vol = c.volume[batch.slot].tolist()
+        times = [
+            Window(from_epoch(lo), from_epoch(hi)) for lo, hi in zip(batch.t0.tolist(), batch.t1.tolist(), strict=True)
+        ]
         out = []
-        for i in range(len(s)):
-            slot = int(s[i])
-            other = self._obj_list[int(c.obj[slot])]
+        for i, other in enumerate(objs):
             assert other is not None
             ctype = _TYPE_OF[other.kind]
-            band = AltitudeBand(_finite(a0[i]), _finite(a1[i])) if a0[i] < a1[i] else None
+            lo, hi = float(batch.a0[i]), float(batch.a1[i])
             out.append(
                 Conflict(
                     intent=intent.id,
-                    volume=int(qv[i]),
+                    volume=int(batch.volume[i]),
                     type=ctype,
                     severity=SEVERITY[ctype],
                     other_kind=other.kind,
                     other_id=other.id,
                     other_party=other.party,
-                    other_volume=int(c.volume[slot]),
-                    time=Window(from_epoch(float(t0[i])), from_epoch(float(t1[i]))),
-                    altitude=band,
-                    distance_m=float(dist[i]),
+                    other_volume=other_vol[i],
+                    time=times[i],
+                    altitude=AltitudeBand(_finite(lo), _finite(hi)) if lo < hi else None,
+                    distance_m=float(batch.distance_m[i]),
                     party=intent.party,
                     notify=notified(intent, other, ctype),
-                    vertical_gap_m=float(gap[i]),
+                    vertical_gap_m=float(batch.gap[i]),
                 )
             )
         out.sort(key=lambda k: k.sort_key)
@@ -394,4 +429,4 @@ _TYPE_OF = {
 
 
 def _finite(v: float) -> float | None:
-    return None if np.isinf(v) else float(v)
+    return None if v in (np.inf, -np.inf) else v

@@ -1,0 +1,191 @@
+"""The ``detente`` command: the composition root for the terminal.
+
+Commands parse their input, call a service and render the result; they
+never touch the database or the engine's internals directly.  Exit codes:
+0 no conflict, 1 conflicts found, 2 invalid input (nothing stored).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from detente.adapters.cli.render import (
+    conflict_table,
+    conflicts_geojson,
+    conflicts_json,
+    print_summary,
+)
+from detente.adapters.interop.scenario import (
+    MAX_SCENARIO_BYTES,
+    load_scenario,
+    parse_object_features,
+    scenario_to_geojson,
+)
+from detente.adapters.storage import open_store
+from detente.domain.errors import DetenteError, InvalidInput, Problem
+from detente.domain.model import Scenario, WorldObject
+from detente.services import checking
+
+app = typer.Typer(
+    name="detente",
+    help="A joint deconfliction mechanism: check planned operations against agreed zones, lines, "
+    "protected sites, humanitarian movements and other parties' plans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "demo" / "syria-2017.geojson"
+DEFAULT_DB = "sqlite:///detente.sqlite"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    geojson = "geojson"
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """Report invalid input on stderr and leave with exit code 2."""
+    if isinstance(exc, InvalidInput):
+        err.print(f"[bold red]invalid input[/]: {len(exc.problems)} problem(s)")
+        for p in exc.problems:
+            err.print(f"  - {p}", markup=False, highlight=False)
+    else:
+        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _read_intents(path: Path) -> list[Any]:
+    """Intent features from a GeoJSON file: a FeatureCollection, or one Feature."""
+    try:
+        if path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise InvalidInput([Problem(rule="size", message=f"{path} is over {MAX_SCENARIO_BYTES} bytes")])
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput([Problem(rule="json", message=f"{path}: {exc}")]) from exc
+    features = raw.get("features") if isinstance(raw, dict) and raw.get("type") == "FeatureCollection" else [raw]
+    if not isinstance(features, list) or not features:
+        raise InvalidInput([Problem(rule="intent-file", message="expected a Feature or a FeatureCollection")])
+    return features
+
+
+def _emit(result: checking.CheckResult, fmt: Format, scenario: Scenario) -> None:
+    if fmt is Format.json:
+        print(conflicts_json(result.conflicts))
+    elif fmt is Format.geojson:
+        disc = checking.disclosures(scenario, result)
+        print(conflicts_geojson(result.conflicts, disc))
+    else:
+        if result.conflicts:
+            out.print(conflict_table(result.conflicts))
+        print_summary(out, result.intents, result.conflicts)
+
+
+@app.command()
+def check(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file (GeoJSON, SCENARIO.md).")] = None,
+    intent: Annotated[
+        str | None,
+        typer.Option(help="Intent id to check (with SCENARIO), or a file of intent features (with --db)."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    db: Annotated[str | None, typer.Option(help="Database URL: check against the stored world.")] = None,
+) -> None:
+    """Check intents for conflicts. Exit 0: none; 1: conflicts; 2: invalid input."""
+    try:
+        if db is not None:
+            if intent is None:
+                raise InvalidInput([Problem(rule="usage", message="--db needs --intent FILE")])
+            store = open_store(db)
+            world = store.load_world()
+            objects = _group_intents(_read_intents(Path(intent)), world)
+            result = checking.check_against_store(store, checking.intents_of(objects))
+            _emit(result, fmt, world)
+        else:
+            if scenario is None:
+                raise InvalidInput([Problem(rule="usage", message="give a SCENARIO file, or --db URL --intent FILE")])
+            loaded = load_scenario(scenario)
+            result = checking.check_scenario(loaded, intent_id=intent)
+            _emit(result, fmt, loaded)
+    except (DetenteError, OSError) as exc:
+        raise _fail(exc) from exc
+    raise typer.Exit(code=1 if result.conflicts else 0)
+
+
+def _group_intents(features: list[Any], world: Scenario) -> list[WorldObject]:
+    """Features grouped by (kind, id) into objects, validated like a scenario."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for f in features:
+        props = f.get("properties") if isinstance(f, dict) else None
+        key = (str((props or {}).get("kind")), str((props or {}).get("id")))
+        groups.setdefault(key, []).append(f)
+    return [parse_object_features(fs, world.parties) for fs in groups.values()]
+
+
+@app.command("import")
+def import_(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file to store.")],
+    db: Annotated[str, typer.Option(help="Database URL.")] = DEFAULT_DB,
+) -> None:
+    """Store a scenario in the database (replacing the stored world), all or nothing."""
+    try:
+        loaded = load_scenario(scenario)
+        n = checking.import_world(open_store(db), loaded)
+    except (DetenteError, OSError) as exc:
+        raise _fail(exc) from exc
+    err.print(f"stored {n} object(s) of {loaded.name!r} in {db}")
+
+
+@app.command()
+def export(db: Annotated[str, typer.Option(help="Database URL.")] = DEFAULT_DB) -> None:
+    """Write the stored world as a scenario file to standard output."""
+    try:
+        scenario = checking.export_world(open_store(db))
+    except DetenteError as exc:
+        raise _fail(exc) from exc
+    json.dump(scenario_to_geojson(scenario), sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option(help="Database URL for the demo world.")] = "sqlite:///detente-demo.sqlite",
+) -> None:
+    """Syria, July 2017: store the demo world, reload it and check a day of operations."""
+    scenario = load_scenario(DEMO_SCENARIO)
+    store = open_store(db)
+    checking.import_world(store, scenario)
+    world = store.load_world()
+    out.rule(f"[bold]{world.name}[/]")
+    out.print(
+        f"{len(world.parties)} parties, {len(world.objects)} objects stored in {db} "
+        f"(world version {store.world_version()}); data: Natural Earth, OurAirports, GeoNames, GSHHG "
+        "(see detente/demo/SOURCES.md)."
+    )
+    result = checking.check_scenario(world)
+    for intent in result.intents:
+        mine = [c for c in result.conflicts if c.intent == intent.id]
+        label = f"{intent.id} ({intent.party}, {intent.category.value if intent.category else 'air'}"
+        label += f", {intent.effective_purpose})"
+        if mine:
+            out.print(conflict_table(mine, title=label))
+        else:
+            out.print(f"[green]✓[/] {label}: no conflict")
+    print_summary(out, result.intents, result.conflicts)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
