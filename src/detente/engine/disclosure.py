@@ -8,12 +8,12 @@ grown geodesically in a local azimuthal equidistant projection.
 
 from __future__ import annotations
 
+import numpy as np
 import shapely
-import shapely.ops
-from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from detente.domain.geo.geodesic import split_at_antimeridian
+from detente.engine.measure import FloatArray, aeqd
 
 
 def geodesic_buffer(geom: BaseGeometry, distance_m: float) -> BaseGeometry:
@@ -21,16 +21,26 @@ def geodesic_buffer(geom: BaseGeometry, distance_m: float) -> BaseGeometry:
     if distance_m <= 0:
         return geom
     c = geom.centroid
-    fwd = Transformer.from_crs(
-        "EPSG:4326", f"+proj=aeqd +lat_0={c.y} +lon_0={c.x} +datum=WGS84 +units=m", always_xy=True
-    )
-    back = Transformer.from_crs(fwd.target_crs, "EPSG:4326", always_xy=True)
-    local = shapely.ops.transform(fwd.transform, shapely.segmentize(geom, 0.01))
-    grown = shapely.ops.transform(back.transform, local.buffer(distance_m, quad_segs=16))
+    tr = aeqd(c.x, c.y)
+
+    def fwd(xy: FloatArray) -> FloatArray:
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    def back(xy: FloatArray) -> FloatArray:
+        lon, lat = tr.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+        return np.column_stack([lon, lat])
+
+    local = shapely.transform(shapely.segmentize(geom, 0.01), fwd)
+    grown = shapely.transform(local.buffer(distance_m, quad_segs=16), back)
     return split_at_antimeridian(shapely.make_valid(grown))
 
 
 def disclosure_area(intent_geom: BaseGeometry, other_geom: BaseGeometry, reach_m: float) -> BaseGeometry:
-    """The intent footprint clipped to ``other_geom`` grown by ``reach_m``."""
-    area = intent_geom.intersection(geodesic_buffer(other_geom, reach_m))
-    return area if not area.is_empty else intent_geom.boundary.intersection(geodesic_buffer(other_geom, reach_m))
+    """The intent footprint clipped to ``other_geom`` grown by ``reach_m``.
+
+    When the footprints only touch (no shared area), the touching boundary.
+    """
+    reach = geodesic_buffer(other_geom, reach_m)
+    area = intent_geom.intersection(reach)
+    return area if not area.is_empty else intent_geom.boundary.intersection(reach)

@@ -40,7 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 
 DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "demo" / "syria-2017.geojson"
@@ -177,7 +177,7 @@ def demo(
         label = f"{intent.id} ({intent.party}, {intent.category.value if intent.category else 'air'}"
         label += f", {intent.effective_purpose})"
         if mine:
-            out.print(conflict_table(mine, title=label))
+            out.print(conflict_table(mine, title=label, with_intent=False))
         else:
             out.print(f"[green]✓[/] {label}: no conflict")
     print_summary(out, result.intents, result.conflicts)

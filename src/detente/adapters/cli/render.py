@@ -16,8 +16,15 @@ _SEVERITY_STYLE = {"blocking": "bold red", "advisory": "yellow"}
 
 
 def _fmt_time(c: Conflict) -> str:
-    start, end = c.time.to_json()
-    return f"{start or '-inf'} → {end or 'open'}"
+    """``2017-07-07 15:00–16:30Z``: compact, UTC, the date once when it is one day."""
+    start, end = c.time.start, c.time.end
+    if start is None:
+        return f"… – {end:%Y-%m-%d %H:%M}Z" if end else "always"
+    if end is None:
+        return f"{start:%Y-%m-%d %H:%M}Z – open"
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}Z"
+    return f"{start:%Y-%m-%d %H:%M}Z – {end:%Y-%m-%d %H:%M}Z"
 
 
 def _fmt_alt(c: Conflict) -> str:
@@ -27,23 +34,25 @@ def _fmt_alt(c: Conflict) -> str:
     return f"{'SFC' if lo is None else f'{lo:.0f}'}–{'UNL' if hi is None else f'{hi:.0f}'} m"
 
 
-def conflict_table(conflicts: list[Conflict], *, title: str = "Conflicts") -> Table:
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in ("intent", "vol", "type", "severity", "other", "party", "window (UTC)", "altitude", "distance", "notify"):
-        table.add_column(col, overflow="fold")
+def conflict_table(conflicts: list[Conflict], *, title: str = "Conflicts", with_intent: bool = True) -> Table:
+    """One row per conflict; ``with_intent=False`` when the title names the intent."""
+    table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    columns = ["intent", "vol"] if with_intent else ["vol"]
+    columns += ["type", "severity", "other (party)", "window (UTC)", "altitude", "distance", "notify"]
+    for col in columns:
+        table.add_column(col, overflow="fold", no_wrap=col in ("type", "severity", "distance"))
     for c in conflicts:
-        table.add_row(
-            c.intent,
-            str(c.volume),
+        row = [c.intent, str(c.volume)] if with_intent else [str(c.volume)]
+        row += [
             c.type.value,
             f"[{_SEVERITY_STYLE[c.severity.value]}]{c.severity.value}[/]",
-            f"{c.other_kind.value} {c.other_id}#{c.other_volume}",
-            c.other_party,
+            f"{c.other_kind.value} {c.other_id}#{c.other_volume} ({c.other_party})",
             _fmt_time(c),
             _fmt_alt(c),
             f"{c.distance_m:,.0f} m",
             ", ".join(c.notify),
-        )
+        ]
+        table.add_row(*row)
     return table
 
 
