@@ -78,6 +78,12 @@ class WorldObject:
     #: Uninterpreted properties, per volume index, kept for the round trip.
     extra: tuple[dict[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        # one dict of extras per volume, so an object equals its round trip
+        if len(self.extra) < len(self.volumes):
+            padded = tuple(self.extra) + tuple({} for _ in range(len(self.volumes) - len(self.extra)))
+            object.__setattr__(self, "extra", padded)
+
     @property
     def key(self) -> tuple[Kind, str]:
         return (self.kind, self.id)

@@ -25,12 +25,12 @@ from detente.adapters.cli.render import (
 from detente.adapters.interop.scenario import (
     MAX_SCENARIO_BYTES,
     load_scenario,
-    parse_object_features,
+    objects_from_features,
     scenario_to_geojson,
 )
 from detente.adapters.storage import open_store
 from detente.domain.errors import DetenteError, InvalidInput, Problem
-from detente.domain.model import Scenario, WorldObject
+from detente.domain.model import Scenario
 from detente.services import checking
 
 app = typer.Typer(
@@ -107,7 +107,7 @@ def check(
                 raise InvalidInput([Problem(rule="usage", message="--db needs --intent FILE")])
             store = open_store(db)
             world = store.load_world()
-            objects = _group_intents(_read_intents(Path(intent)), world)
+            objects = objects_from_features(_read_intents(Path(intent)), world.parties)
             result = checking.check_against_store(store, checking.intents_of(objects))
             _emit(result, fmt, world)
         else:
@@ -119,16 +119,6 @@ def check(
     except (DetenteError, OSError) as exc:
         raise _fail(exc) from exc
     raise typer.Exit(code=1 if result.conflicts else 0)
-
-
-def _group_intents(features: list[Any], world: Scenario) -> list[WorldObject]:
-    """Features grouped by (kind, id) into objects, validated like a scenario."""
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for f in features:
-        props = f.get("properties") if isinstance(f, dict) else None
-        key = (str((props or {}).get("kind")), str((props or {}).get("id")))
-        groups.setdefault(key, []).append(f)
-    return [parse_object_features(fs, world.parties) for fs in groups.values()]
 
 
 @app.command("import")

@@ -131,13 +131,13 @@ def geometry_from_geojson(raw: Any, *, allowed: tuple[str, ...]) -> tuple[BaseGe
     problems: list[str] = []
     for pos in positions:
         if (
-            not isinstance(pos, list)
+            not isinstance(pos, list | tuple)
             or len(pos) not in (2, 3)
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos)
         ):
             return None, [f"position {pos!r} must be [lon, lat] or [lon, lat, alt] numbers"]
-        if not all(math.isfinite(v) for v in pos):
-            return None, [f"position {pos!r} is not finite (NaN or infinity)"]
+        if not all(_finite(v) for v in pos):
+            return None, [f"position {pos!r} is not finite (NaN, infinity or too large)"]
         if not -180.0 <= pos[0] <= 180.0 or not -90.0 <= pos[1] <= 90.0:
             problems.append(f"position {pos!r} is out of range (lon -180..180, lat -90..90)")
     if problems:
@@ -151,6 +151,14 @@ def geometry_from_geojson(raw: Any, *, allowed: tuple[str, ...]) -> tuple[BaseGe
     if not geom.is_valid:
         return None, [f"invalid geometry: {shapely.is_valid_reason(geom)}"]
     return geom, []
+
+
+def _finite(v: float) -> bool:
+    """``math.isfinite`` that also refuses integers too large for a float."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _check_structure(gtype: str, coords: Any) -> list[str]:
