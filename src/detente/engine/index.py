@@ -2,7 +2,7 @@
 
 Why this shape (see docs/performance.md and shared PERFORMANCE.md): time is
 the most selective dimension, so volumes are grouped into fixed time buckets
-(6 h), each with its own Shapely STR-tree of 2D boxes; altitude and the
+(3 h), each with its own Shapely STR-tree of 2D boxes; altitude and the
 exact time test are then a vectorised numpy filter over the few candidates.
 Volumes that last long or are open-ended go to one extra "long" group.
 
@@ -26,9 +26,9 @@ from shapely import STRtree
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-BUCKET_S = 6 * 3600.0
+BUCKET_S = 3 * 3600.0
 #: A volume spanning more buckets than this lives in the "long" group.
-MAX_BUCKETS = 8
+MAX_BUCKETS = 16
 _LONG = -(2**62)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from rich.console import Console
 
 from detente.adapters.cli.render import (
@@ -116,7 +117,7 @@ def check(
             loaded = load_scenario(scenario)
             result = checking.check_scenario(loaded, intent_id=intent)
             _emit(result, fmt, loaded)
-    except (DetenteError, OSError) as exc:
+    except (DetenteError, OSError, SQLAlchemyError) as exc:
         raise _fail(exc) from exc
     raise typer.Exit(code=1 if result.conflicts else 0)
 
@@ -130,7 +131,7 @@ def import_(
     try:
         loaded = load_scenario(scenario)
         n = checking.import_world(open_store(db), loaded)
-    except (DetenteError, OSError) as exc:
+    except (DetenteError, OSError, SQLAlchemyError) as exc:
         raise _fail(exc) from exc
     err.print(f"stored {n} object(s) of {loaded.name!r} in {db}")
 
@@ -140,7 +141,7 @@ def export(db: Annotated[str, typer.Option(help="Database URL.")] = DEFAULT_DB) 
     """Write the stored world as a scenario file to standard output."""
     try:
         scenario = checking.export_world(open_store(db))
-    except DetenteError as exc:
+    except (DetenteError, SQLAlchemyError) as exc:
         raise _fail(exc) from exc
     json.dump(scenario_to_geojson(scenario), sys.stdout, indent=1)
     sys.stdout.write("\n")

@@ -1,0 +1,125 @@
+"""The tables detente keeps its world in, as typed SQLAlchemy declarations.
+
+These classes describe the columns both backends share.  The PostGIS-only
+columns (``geom``, ``reach``, ``alt``, ``during``) and the SQLite R*Tree are
+created by the migration and derived from these columns inside the database,
+so the repository writes the same rows on both backends.  The migrations
+under ``migrations/versions`` are the schema's source of truth; keep this
+module in step with them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Dialect, Float, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC instant on every backend.
+
+    SQLite has no time zone type and SQLAlchemy stores its datetimes naive,
+    so the instant is converted to UTC before it is written and marked UTC
+    when it is read; PostgreSQL keeps ``timestamptz`` and hands back the
+    session's zone, which is converted to UTC too.  Naive times are refused:
+    the model never holds one (SEMANTICS.md, "naive times are rejected").
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: an explicit UTC offset is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: 64-bit ids on PostgreSQL; on SQLite exactly ``INTEGER`` so the column is the rowid.
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of detente's storage tables."""
+
+
+class PartyRow(Base):
+    """One party of the scenario."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ScenarioMetaRow(Base):
+    """The scenario's name, separation minima and extras: always row ``id = 1``."""
+
+    __tablename__ = "scenario_meta"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_scenario_meta_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    separation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class VolumeRow(Base):
+    """One 4D volume of one object; object-level fields repeat on each row.
+
+    ``min_lon`` .. ``max_lat`` is a lon/lat box that covers the footprint
+    grown by its radius (see ``box.footprint_box``); the spatial indexes are
+    built from it, so a query box finds circles and corridors whose base
+    geometry lies outside it.
+    """
+
+    __tablename__ = "volumes"
+    __table_args__ = (UniqueConstraint("kind", "object_id", "volume", name="uq_volumes_kind_object_volume"),)
+
+    #: Row id; on SQLite the rowid, which is also the R*Tree entry's id.
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String)
+    object_id: Mapped[str] = mapped_column(String)
+    volume: Mapped[int] = mapped_column(Integer)
+    party: Mapped[str] = mapped_column(String)
+    #: The base geometry as GeoJSON text: readable, portable, exact (floats round-trip).
+    geojson: Mapped[str] = mapped_column(String)
+    radius_m: Mapped[float] = mapped_column(Float)
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    altitude_lower_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    altitude_upper_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    time_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    time_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class WorldVersionRow(Base):
+    """The world's version: bumped by every committed change, always row ``id = 1``.
+
+    A filing records the version it was checked against; a writer holds this
+    row locked for the length of its transaction, so versions never interleave.
+    """
+
+    __tablename__ = "world_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_world_version_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
