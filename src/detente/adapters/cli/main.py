@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from detente.adapters.cli.render import (
     conflict_table,
