@@ -357,35 +357,57 @@ class World:
         )
 
     def report(self, batch: ConflictBatch) -> list[Conflict]:
-        """The conflict reports of a batch, sorted (SEMANTICS.md's fields)."""
+        """The conflict reports of a batch, sorted (SEMANTICS.md's fields).
+
+        Windows, bands and notify lists repeat across a batch (windows are
+        clipped to the intent's), so each distinct one is built once.
+        """
         c = self._cols
         intent = batch.intent
         objs = [self._obj_list[i] for i in c.obj[batch.slot].tolist()]
         other_vol = c.volume[batch.slot].tolist()
-        times = [
-            Window(from_epoch(lo), from_epoch(hi)) for lo, hi in zip(batch.t0.tolist(), batch.t1.tolist(), strict=True)
-        ]
+        windows: dict[tuple[float, float], Window] = {}
+        bands: dict[tuple[float, float], AltitudeBand | None] = {}
+        notify: dict[tuple[Kind, str], tuple[str, ...]] = {}
         out = []
-        for i, other in enumerate(objs):
+        rows = zip(
+            batch.volume.tolist(),
+            batch.t0.tolist(),
+            batch.t1.tolist(),
+            batch.a0.tolist(),
+            batch.a1.tolist(),
+            batch.distance_m.tolist(),
+            batch.gap.tolist(),
+            strict=True,
+        )
+        for i, (vol, t0, t1, lo, hi, dist, gap) in enumerate(rows):
+            other = objs[i]
             assert other is not None
             ctype = _TYPE_OF[other.kind]
-            lo, hi = float(batch.a0[i]), float(batch.a1[i])
+            window = windows.get((t0, t1))
+            if window is None:
+                window = windows[(t0, t1)] = Window(from_epoch(t0), from_epoch(t1))
+            if (lo, hi) not in bands:
+                bands[(lo, hi)] = AltitudeBand(_finite(lo), _finite(hi)) if lo < hi else None
+            told = notify.get(other.key)
+            if told is None:
+                told = notify[other.key] = notified(intent, other, ctype)
             out.append(
                 Conflict(
                     intent=intent.id,
-                    volume=int(batch.volume[i]),
+                    volume=vol,
                     type=ctype,
                     severity=SEVERITY[ctype],
                     other_kind=other.kind,
                     other_id=other.id,
                     other_party=other.party,
                     other_volume=other_vol[i],
-                    time=times[i],
-                    altitude=AltitudeBand(_finite(lo), _finite(hi)) if lo < hi else None,
-                    distance_m=float(batch.distance_m[i]),
+                    time=window,
+                    altitude=bands[(lo, hi)],
+                    distance_m=dist,
                     party=intent.party,
-                    notify=notified(intent, other, ctype),
-                    vertical_gap_m=float(batch.gap[i]),
+                    notify=told,
+                    vertical_gap_m=gap,
                 )
             )
         out.sort(key=lambda k: k.sort_key)
