@@ -44,6 +44,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from detente.domain.geo.arrays import FloatArray, IntArray
 from detente.domain.geo.footprint import Footprint
 from detente.domain.geo.intervals import AltitudeBand, TimeWindow
 from detente.domain.geo.volume import Volume4D
@@ -57,9 +58,6 @@ from detente.domain.model import (
     Scenario,
     WorldObject,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 REGION = (36.0, 33.0, 41.6, 37.5)  # lon_min, lat_min, lon_max, lat_max
 BASE = datetime(2025, 3, 1, tzinfo=UTC)

@@ -12,8 +12,9 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from detente.domain.geo.arrays import FloatArray
 from detente.domain.geo.geodesic import split_at_antimeridian
-from detente.engine.measure import FloatArray, aeqd
+from detente.engine.measure import aeqd
 
 
 def geodesic_buffer(geom: BaseGeometry, distance_m: float) -> BaseGeometry:

@@ -19,12 +19,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 import shapely
 from shapely import STRtree
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+from detente.domain.geo.arrays import FloatArray, IntArray
 
 BUCKET_S = 3 * 3600.0
 #: A volume spanning more buckets than this lives in the "long" group.

@@ -22,15 +22,12 @@ import math
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import shapely
 import shapely.ops
 from pyproj import Transformer
 
+from detente.domain.geo.arrays import FloatArray, GeomArray
 from detente.domain.geo.geodesic import WGS84
-
-FloatArray = npt.NDArray[np.float64]
-GeomArray = npt.NDArray[np.object_]
 
 _A = 6_378_137.0
 _E2 = 6.69437999014e-3

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import shapely
 
 from detente.domain.conflicts import Conflict, Disclosure
 from detente.domain.errors import NotFound
+from detente.domain.geo.arrays import FloatArray, IntArray
 from detente.domain.geo.footprint import Shape
 from detente.domain.geo.geodesic import degree_margins
 from detente.domain.geo.intervals import AltitudeBand, from_epoch
@@ -37,9 +37,6 @@ from detente.domain.rules import SEVERITY, ConflictType, notified
 from detente.engine.disclosure import disclosure_area
 from detente.engine.index import BoxIndex
 from detente.engine.measure import pair_distances
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 _KINDS = list(Kind)
 _KIND_CODE = {k: i for i, k in enumerate(_KINDS)}

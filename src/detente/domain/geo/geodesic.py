@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 import shapely
 from pyproj import Geod
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
+
+from detente.domain.geo.arrays import FloatArray
 
 WGS84 = Geod(ellps="WGS84")
 
@@ -21,8 +22,6 @@ WGS84 = Geod(ellps="WGS84")
 MIN_M_PER_DEG_LAT = 110_574.0
 #: Length of one degree of longitude at the equator on WGS84, metres.
 M_PER_DEG_LON_EQUATOR = 111_319.49
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
