@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.geojson_builders import PARTIES, feature, line, point, square
 
 from detente.adapters.interop.scenario import (
     MAX_SCENARIO_BYTES,
@@ -27,30 +28,6 @@ from detente.adapters.interop.scenario import (
 )
 from detente.domain.errors import InvalidInput, Problem
 from detente.domain.model import Party, Role
-
-PARTIES = [
-    {"id": "blue", "name": "Blue force", "role": "military"},
-    {"id": "red", "name": "Red force", "role": "military"},
-    {"id": "aid", "name": "Aid agency", "role": "humanitarian"},
-]
-
-
-def square(lon: float, lat: float, size: float = 0.1) -> dict[str, Any]:
-    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def point(lon: float, lat: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [lon, lat]}
-
-
-def line(*positions: tuple[float, float]) -> dict[str, Any]:
-    return {"type": "LineString", "coordinates": [list(p) for p in positions]}
-
-
-def feature(kind: str, fid: str, party: str, geometry: dict[str, Any], **props: Any) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": geometry, "properties": {"kind": kind, "id": fid, "party": party, **props}}
-
 
 WINDOW = ["2017-07-07T06:00:00Z", "2017-07-07T09:00:00Z"]
 
