@@ -8,13 +8,11 @@ grown geodesically in a local azimuthal equidistant projection.
 
 from __future__ import annotations
 
-import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from detente.domain.geo.arrays import FloatArray
 from detente.domain.geo.geodesic import split_at_antimeridian
-from detente.engine.measure import aeqd
+from detente.engine.measure import aeqd, project
 
 
 def geodesic_buffer(geom: BaseGeometry, distance_m: float) -> BaseGeometry:
@@ -23,17 +21,8 @@ def geodesic_buffer(geom: BaseGeometry, distance_m: float) -> BaseGeometry:
         return geom
     c = geom.centroid
     tr = aeqd(c.x, c.y)
-
-    def fwd(xy: FloatArray) -> FloatArray:
-        x, y = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    def back(xy: FloatArray) -> FloatArray:
-        lon, lat = tr.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
-        return np.column_stack([lon, lat])
-
-    local = shapely.transform(shapely.segmentize(geom, 0.01), fwd)
-    grown = shapely.transform(local.buffer(distance_m, quad_segs=16), back)
+    local = project(shapely.segmentize(geom, 0.01), tr)
+    grown = project(local.buffer(distance_m, quad_segs=16), tr, inverse=True)
     return split_at_antimeridian(shapely.make_valid(grown))
 
 

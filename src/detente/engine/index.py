@@ -79,8 +79,8 @@ class BoxIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def insert(self, slot: int, box: tuple[float, float, float, float], t_lo: float, t_hi: float) -> None:
-        """Add a slot's box; ``box`` may run past +/-180 (it is split)."""
+    def _register(self, slot: int, box: tuple[float, float, float, float], t_lo: float, t_hi: float) -> list[_Group]:
+        """Record a slot and queue its boxes in every bucket it touches; returns those buckets."""
         if slot >= len(self._alive):
             grown = np.zeros(max(slot + 1, 2 * len(self._alive)), dtype=bool)
             grown[: len(self._alive)] = self._alive
@@ -90,31 +90,25 @@ class BoxIndex:
         self._boxes[slot] = boxes
         self._keys[slot] = keys
         self._alive[slot] = True
+        groups = []
         for key in keys:
             group = self._groups.setdefault(key, _Group())
             for b in boxes:
                 group.pending_slots.append(slot)
                 group.pending_boxes.append(b)
+            groups.append(group)
+        return groups
+
+    def insert(self, slot: int, box: tuple[float, float, float, float], t_lo: float, t_hi: float) -> None:
+        """Add a slot's box; ``box`` may run past +/-180 (it is split)."""
+        for group in self._register(slot, box, t_lo, t_hi):
             if len(group.pending_slots) > max(512, len(group.tree_slots) // 8):
                 self._rebuild(group)
 
     def bulk_insert(self, slots: IntArray, boxes: FloatArray, t_lo: FloatArray, t_hi: FloatArray) -> None:
         """Insert many slots at once and build the trees once, at the end."""
         for s, b, lo, hi in zip(slots.tolist(), boxes.tolist(), t_lo.tolist(), t_hi.tolist(), strict=True):
-            if s >= len(self._alive):
-                grown = np.zeros(max(s + 1, 2 * len(self._alive)), dtype=bool)
-                grown[: len(self._alive)] = self._alive
-                self._alive = grown
-            parts = split_box(*b)
-            keys = buckets_of(lo, hi)
-            self._boxes[s] = parts
-            self._keys[s] = keys
-            self._alive[s] = True
-            for key in keys:
-                group = self._groups.setdefault(key, _Group())
-                for p in parts:
-                    group.pending_slots.append(s)
-                    group.pending_boxes.append(p)
+            self._register(s, tuple(b), lo, hi)
         for group in self._groups.values():
             if group.pending_slots:
                 self._rebuild(group)

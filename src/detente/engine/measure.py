@@ -173,6 +173,17 @@ def aeqd(lon0: float, lat0: float) -> Transformer:
     )
 
 
+def project(geom: Any, tr: Transformer, *, inverse: bool = False) -> Any:
+    """``geom`` through a transformer (lon/lat to metres, or back with ``inverse``)."""
+    direction = "INVERSE" if inverse else "FORWARD"
+
+    def move(xy: FloatArray) -> FloatArray:
+        x, y = tr.transform(xy[:, 0], xy[:, 1], direction=direction)
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, move)
+
+
 def aeqd_distance(a: Any, b: Any, *, step_deg: float = 0.005) -> float:
     """Slow, sure geodesic distance, for pairs no local frame can serve.
 
@@ -187,13 +198,8 @@ def aeqd_distance(a: Any, b: Any, *, step_deg: float = 0.005) -> float:
     pa, pb = shapely.ops.nearest_points(a, b)
     mlon, mlat = _midpoints(np.array([pa.x]), np.array([pa.y]), np.array([pb.x]), np.array([pb.y]))
     tr = aeqd(float(mlon[0]), float(mlat[0]))
-
-    def fwd(xy: FloatArray) -> FloatArray:
-        x, y = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    da = shapely.transform(shapely.segmentize(a, step_deg), fwd)
-    db = shapely.transform(shapely.segmentize(b, step_deg), fwd)
+    da = project(shapely.segmentize(a, step_deg), tr)
+    db = project(shapely.segmentize(b, step_deg), tr)
     qa, qb = shapely.ops.nearest_points(da, db)
     lon1, lat1 = tr.transform(qa.x, qa.y, direction="INVERSE")
     lon2, lat2 = tr.transform(qb.x, qb.y, direction="INVERSE")

@@ -19,7 +19,7 @@ from detente.domain.conflicts import Conflict, Disclosure
 from detente.domain.errors import NotFound
 from detente.domain.geo.arrays import FloatArray, IntArray
 from detente.domain.geo.footprint import Shape
-from detente.domain.geo.geodesic import degree_margins
+from detente.domain.geo.geodesic import grow_box
 from detente.domain.geo.intervals import AltitudeBand, from_epoch
 from detente.domain.geo.intervals import TimeWindow as Window
 from detente.domain.model import (
@@ -33,7 +33,7 @@ from detente.domain.model import (
     Scenario,
     WorldObject,
 )
-from detente.domain.rules import SEVERITY, ConflictType, notified
+from detente.domain.rules import SEVERITY, ConflictType, minima_for, notified
 from detente.engine.disclosure import disclosure_area
 from detente.engine.index import BoxIndex
 from detente.engine.measure import pair_distances
@@ -200,7 +200,8 @@ class World:
         for vi, vol in enumerate(obj.volumes):
             s = self._slot()
             slots.append(s)
-            c.t_lo[s], c.t_hi[s] = vol.time.start_s, vol.time.end_s
+            t_lo, t_hi = vol.time.start_s, vol.time.end_s
+            c.t_lo[s], c.t_hi[s] = t_lo, t_hi
             c.a_lo[s], c.a_hi[s] = vol.altitude.lower_m, vol.altitude.upper_m
             c.radius[s] = vol.footprint.radius_m
             c.kind[s] = _KIND_CODE[obj.kind]
@@ -212,7 +213,7 @@ class World:
             c.obj[s] = code
             c.volume[s] = vi
             c.geom[s] = vol.footprint.geometry
-            todo.append((s, vol.footprint.bounds(), vol.time.start_s, vol.time.end_s))
+            todo.append((s, vol.footprint.bounds(), t_lo, t_hi))
         self._slots[obj.key] = slots
         return todo
 
@@ -254,15 +255,8 @@ class World:
 
     def _query_boxes(self, intent: WorldObject) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Each intent volume's box grown by the separation minimum of its category."""
-        reach = self.separation.get(intent.category or Category.AIR, DEFAULT_SEPARATION[Category.AIR])
-        boxes = np.empty((len(intent.volumes), 4))
-        for i, vol in enumerate(intent.volumes):
-            minx, miny, maxx, maxy = vol.footprint.bounds()
-            dlon, dlat = degree_margins(reach.horizontal_m, max(abs(miny), abs(maxy)))
-            if dlon >= 360.0:
-                boxes[i] = (-180.0, max(-90.0, miny - dlat), 180.0, min(90.0, maxy + dlat))
-            else:
-                boxes[i] = (minx - dlon, max(-90.0, miny - dlat), maxx + dlon, min(90.0, maxy + dlat))
+        reach = minima_for(intent.category, self.separation).horizontal_m
+        boxes = np.array([grow_box(v.footprint.bounds(), reach) for v in intent.volumes], dtype=np.float64)
         t_lo = np.array([v.time.start_s for v in intent.volumes])
         t_hi = np.array([v.time.end_s for v in intent.volumes])
         return boxes, t_lo, t_hi
@@ -311,7 +305,7 @@ class World:
         eligible = is_line | (other_party & ((~is_nfz & ~is_intent) | nfz_ok | same_cat))
         qv, s, t0, t1, kind, is_intent = (x[eligible] for x in (qv, s, t0, t1, kind, is_intent))
         # altitude: bands overlap, or for separation a gap under the minimum
-        minima = self.separation.get(intent.category or Category.AIR, DEFAULT_SEPARATION[Category.AIR])
+        minima = minima_for(intent.category, self.separation)
         vmin = np.inf if minima.vertical_m is None else minima.vertical_m
         qa_lo = np.array([v.altitude.lower_m for v in intent.volumes])[qv]
         qa_hi = np.array([v.altitude.upper_m for v in intent.volumes])[qv]
@@ -416,7 +410,7 @@ class World:
         vol = intent.volumes[conflict.volume]
         ovol = other.volumes[conflict.other_volume]
         reach = (
-            self.separation.get(intent.category or Category.AIR, DEFAULT_SEPARATION[Category.AIR]).horizontal_m
+            minima_for(intent.category, self.separation).horizontal_m
             if conflict.type is ConflictType.SEPARATION
             else ovol.footprint.radius_m
         )

@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from detente.domain.geo.geodesic import degree_margins, geodesic_circle
+from detente.domain.geo.geodesic import geodesic_circle, grow_box
 
 
 class Shape(StrEnum):
@@ -69,11 +69,7 @@ class Footprint:
         Near a pole or across the antimeridian the box may run past +/-180;
         the index wraps it.
         """
-        minx, miny, maxx, maxy = self.geometry.bounds
-        dlon, dlat = degree_margins(self.radius_m, max(abs(miny), abs(maxy)))
-        if dlon >= 360.0:
-            return -180.0, max(-90.0, miny - dlat), 180.0, min(90.0, maxy + dlat)
-        return minx - dlon, max(-90.0, miny - dlat), maxx + dlon, min(90.0, maxy + dlat)
+        return grow_box(self.geometry.bounds, self.radius_m)
 
     def to_polygon(self) -> BaseGeometry:
         """The footprint as a lon/lat area for display, export and disclosure."""

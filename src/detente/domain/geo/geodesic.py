@@ -54,6 +54,19 @@ def degree_margins(radius_m: float, max_abs_lat: float) -> tuple[float, float]:
     return (360.0 if dlon >= 180.0 else dlon), dlat
 
 
+def grow_box(box: tuple[float, float, float, float], distance_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box grown so that it surely covers everything within ``distance_m``.
+
+    It may run past +/-180 in longitude (callers split it); near a pole it
+    spans every longitude.
+    """
+    minx, miny, maxx, maxy = box
+    dlon, dlat = degree_margins(distance_m, max(abs(miny), abs(maxy)))
+    if dlon >= 360.0:
+        return -180.0, max(-90.0, miny - dlat), 180.0, min(90.0, maxy + dlat)
+    return minx - dlon, max(-90.0, miny - dlat), maxx + dlon, min(90.0, maxy + dlat)
+
+
 def geodesic_circle(lon: float, lat: float, radius_m: float, segments: int = 128) -> BaseGeometry:
     """A polygon approximating a geodesic circle, for display and export.
 
