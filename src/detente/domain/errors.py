@@ -43,3 +43,15 @@ class InvalidInput(DetenteError):
 
 class NotFound(DetenteError):
     """An object, intent or party that does not exist."""
+
+
+class Unauthenticated(DetenteError):
+    """No valid credential: missing, malformed, unknown, expired or revoked."""
+
+
+class Forbidden(DetenteError):
+    """The caller's party may not do this."""
+
+
+class AlreadyExists(DetenteError):
+    """An id that is already taken."""

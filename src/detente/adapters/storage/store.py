@@ -22,6 +22,7 @@ from detente.adapters.storage.candidates import candidates_query
 from detente.adapters.storage.engine import create_store_engine, reader, writer
 from detente.adapters.storage.migrate import upgrade
 from detente.adapters.storage.tables import PartyRow, ScenarioMetaRow, VolumeRow, WorldVersionRow
+from detente.adapters.storage.transaction import Tx
 from detente.domain.errors import InvalidInput, Problem
 from detente.domain.geo.volume import Volume4D
 from detente.domain.model import Kind, Scenario, WorldObject
@@ -76,6 +77,27 @@ class Store:
         with self._reading.begin() as session:
             yield session
 
+    @contextmanager
+    def write(self, *, world: bool = True) -> Iterator[Tx]:
+        """One write transaction of a use case; ``world`` takes the world's write lock first.
+
+        Writes that leave the world alone (reading a notification, a webhook
+        delivery) pass ``world=False`` so they do not queue behind filings
+        on PostgreSQL (SQLite has one writer at a time anyway).
+        """
+        if world:
+            with self._write() as session:
+                yield Tx(session, self.dialect)
+        else:
+            with self._writing.begin() as session:
+                yield Tx(session, self.dialect)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """One read-only snapshot."""
+        with self._read() as session:
+            yield Tx(session, self.dialect)
+
     @staticmethod
     def _bump(session: Session) -> int:
         """Count one more change to the world; returns the new version."""
@@ -106,6 +128,9 @@ class Store:
         parties = [convert.party_row(p) for p in scenario.parties.values()]
         volumes = [row for obj in scenario.objects.values() for row in convert.volume_rows(obj)]
         with self._write() as session:
+            version = self._bump(session)
+            for row in volumes:
+                row["changed_version"] = version
             for table in (VolumeRow, PartyRow, ScenarioMetaRow):
                 session.execute(delete(table))
             session.execute(insert(ScenarioMetaRow), [meta])
@@ -113,7 +138,7 @@ class Store:
                 session.execute(insert(PartyRow), parties)
             if volumes:
                 session.execute(insert(VolumeRow), volumes)
-            self._bump(session)
+            session.execute(update(WorldVersionRow).where(WorldVersionRow.id == 1).values(separation_version=version))
 
     def load_world(self) -> Scenario:
         """The stored world (empty, named ``""``, when none was stored)."""
@@ -146,9 +171,11 @@ class Store:
         """Add the object, or replace the stored object of the same kind and id."""
         rows = convert.volume_rows(obj)
         with self._write() as session:
+            version = self._bump(session)
+            for row in rows:
+                row["changed_version"] = version
             session.execute(delete(VolumeRow).where(VolumeRow.kind == obj.kind.value, VolumeRow.object_id == obj.id))
             session.execute(insert(VolumeRow), rows)
-            self._bump(session)
 
     def delete_object(self, kind: Kind | str, id: str) -> bool:
         """Delete the object; False (and no new version) when there was none."""

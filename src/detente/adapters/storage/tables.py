@@ -13,7 +13,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Dialect, Float, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -109,6 +120,8 @@ class VolumeRow(Base):
     time_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: The world version at which the object was last written (migration 0002).
+    changed_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class WorldVersionRow(Base):
@@ -123,3 +136,152 @@ class WorldVersionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+    #: The world version at which the separation minima last changed (migration 0002).
+    separation_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# -- the service (migration 0002) ---------------------------------------------
+
+
+class MemberRow(Base):
+    """A person (or system) acting for one party."""
+
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    party: Mapped[str] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    member_id: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    secret_hash: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FilingRow(Base):
+    """One filing, amendment or cancellation of an intent, with what it was told."""
+
+    __tablename__ = "filings"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    intent_id: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+    checked_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    world_version: Mapped[int] = mapped_column(BigInteger)
+    conflicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    justification: Mapped[str | None] = mapped_column(String, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DisclosureRow(Base):
+    """What one party was told of a conflict with another party's filing."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    recipient: Mapped[str] = mapped_column(String)
+    filing_id: Mapped[int] = mapped_column(BigInteger)
+    intent_id: Mapped[str] = mapped_column(String)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationRow(Base):
+    """One message in a party's inbox."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    party: Mapped[str] = mapped_column(String)
+    type: Mapped[str] = mapped_column(String)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebhookRow(Base):
+    """A party's webhook endpoint and the secret its deliveries are signed with."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    party: Mapped[str] = mapped_column(String)
+    url: Mapped[str] = mapped_column(String)
+    secret: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class DeliveryRow(Base):
+    """The outbox: one notification still to deliver (or delivered) to one webhook."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(BigInteger)
+    webhook_id: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+class AgreementRow(Base):
+    """One version of an agreement."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String)
+    title: Mapped[str] = mapped_column(String)
+    proposer: Mapped[str] = mapped_column(String)
+    parties: Mapped[list[str]] = mapped_column(JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String)
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DecisionRow(Base):
+    """A party's signature, rejection or withdrawal of one agreement version."""
+
+    __tablename__ = "agreement_decisions"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(String)
+    version: Mapped[int] = mapped_column(Integer)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    decision: Mapped[str] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(String, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccessRow(Base):
+    """A read of another party's protected object (a site or a movement)."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    object_id: Mapped[str] = mapped_column(String)
+    owner: Mapped[str] = mapped_column(String)
+    via: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,580 @@
+"""One transaction of a use case: world, accounts, filings, agreements, inbox and outbox.
+
+A service opens one :class:`Tx` (``Store.write()`` or ``Store.read()``) and
+does all of its reads and writes through it, so the state change, what the
+parties are told (notifications and disclosures) and the webhook outbox
+commit together or not at all.  A write transaction that changes the world
+holds the world's write lock from its start (see ``Store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from detente.adapters.storage import convert
+from detente.adapters.storage.box import Box4D
+from detente.adapters.storage.candidates import candidates_query, exact_conditions
+from detente.adapters.storage.tables import (
+    AccessRow,
+    AgreementRow,
+    DecisionRow,
+    DeliveryRow,
+    DisclosureRow,
+    FilingRow,
+    MemberRow,
+    NotificationRow,
+    PartyRow,
+    ScenarioMetaRow,
+    TokenRow,
+    VolumeRow,
+    WebhookRow,
+    WorldVersionRow,
+)
+from detente.domain.accounts import Member, Token
+from detente.domain.agreements import Agreement, AgreementKind, Decision, Status
+from detente.domain.model import DEFAULT_SEPARATION, Category, Kind, Minima, Party, WorldObject
+
+
+class Tx:
+    """The repository of one open transaction (a thin layer over a Session)."""
+
+    def __init__(self, session: Session, dialect: str) -> None:
+        self.session = session
+        self.dialect = dialect
+
+    # -- world version ------------------------------------------------------
+
+    def version(self) -> int:
+        return int(self.session.execute(select(WorldVersionRow.version).where(WorldVersionRow.id == 1)).scalar_one())
+
+    def bump(self) -> int:
+        """Count one more change to the world; returns the new version."""
+        bumped = self.session.execute(
+            update(WorldVersionRow)
+            .where(WorldVersionRow.id == 1)
+            .values(version=WorldVersionRow.version + 1)
+            .returning(WorldVersionRow.version)
+        )
+        return int(bumped.scalar_one())
+
+    # -- parties and minima -------------------------------------------------
+
+    def parties(self) -> dict[str, Party]:
+        rows = self.session.scalars(select(PartyRow).order_by(PartyRow.id))
+        return {r.id: convert.party_from_row(r) for r in rows}
+
+    def party(self, party_id: str) -> Party | None:
+        row = self.session.get(PartyRow, party_id)
+        return None if row is None else convert.party_from_row(row)
+
+    def add_party(self, party: Party) -> None:
+        self.session.execute(insert(PartyRow), [convert.party_row(party)])
+
+    def separation(self) -> tuple[dict[Category, Minima], int]:
+        """The minima in force and the world version at which they last changed."""
+        meta = self.session.get(ScenarioMetaRow, 1)
+        changed = self.session.execute(
+            select(WorldVersionRow.separation_version).where(WorldVersionRow.id == 1)
+        ).scalar_one()
+        minima = dict(DEFAULT_SEPARATION) if meta is None else convert.separation_from_row(meta)
+        return minima, int(changed)
+
+    def set_separation(self, minima: dict[Category, Minima], version: int) -> None:
+        meta = self.session.get(ScenarioMetaRow, 1)
+        row = convert.meta_row("" if meta is None else meta.name, minima, {} if meta is None else dict(meta.extra))
+        if meta is None:
+            self.session.execute(insert(ScenarioMetaRow), [row])
+        else:
+            self.session.execute(update(ScenarioMetaRow).where(ScenarioMetaRow.id == 1).values(**row))
+        self.session.execute(update(WorldVersionRow).where(WorldVersionRow.id == 1).values(separation_version=version))
+
+    # -- objects ------------------------------------------------------------
+
+    def candidates(self, box: Box4D) -> list[tuple[Kind, str]]:
+        """Keys of the objects with a volume the box admits (through the spatial index)."""
+        rows = self.session.execute(candidates_query(box, self.dialect))
+        return list(dict.fromkeys((Kind(kind), oid) for kind, oid, _ in rows))
+
+    def objects(self, keys: Sequence[tuple[Kind, str]]) -> list[tuple[WorldObject, int]]:
+        """The objects with these keys, each with the world version it last changed at."""
+        if not keys:
+            return []
+        found: list[tuple[WorldObject, int]] = []
+        for start in range(0, len(keys), 500):
+            chunk = [(k.value, i) for k, i in keys[start : start + 500]]
+            rows = self.session.scalars(
+                select(VolumeRow).where(tuple_(VolumeRow.kind, VolumeRow.object_id).in_(chunk)).order_by(VolumeRow.id)
+            ).all()
+            groups: dict[tuple[str, str], list[VolumeRow]] = {}
+            for row in rows:
+                groups.setdefault((row.kind, row.object_id), []).append(row)
+            found.extend((convert.object_from_rows(g), max(r.changed_version for r in g)) for g in groups.values())
+        return found
+
+    def get_object(self, kind: Kind, object_id: str) -> WorldObject | None:
+        rows = self.session.scalars(
+            select(VolumeRow).where(VolumeRow.kind == kind.value, VolumeRow.object_id == object_id)
+        ).all()
+        return convert.object_from_rows(rows) if rows else None
+
+    def put_object(self, obj: WorldObject, version: int) -> None:
+        """Add or replace the object, marked as changed at ``version``."""
+        rows = convert.volume_rows(obj)
+        for row in rows:
+            row["changed_version"] = version
+        self.delete_object(obj.kind, obj.id)
+        self.session.execute(insert(VolumeRow), rows)
+
+    def delete_object(self, kind: Kind, object_id: str) -> bool:
+        deleted = self.session.execute(
+            delete(VolumeRow).where(VolumeRow.kind == kind.value, VolumeRow.object_id == object_id)
+        )
+        return bool(deleted.rowcount)  # type: ignore[attr-defined]
+
+    def list_objects(
+        self,
+        *,
+        party: str,
+        other_kinds: Iterable[Kind],
+        kinds: Iterable[Kind] | None,
+        box: Box4D | None,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[WorldObject]:
+        """Objects the party may list (its own, or of ``other_kinds``), in key order.
+
+        Filtered by kind and by a 4D box (any volume admitted), paged after
+        the ``(kind, id)`` key ``after``.
+        """
+        v = VolumeRow
+        others = [k.value for k in other_kinds]
+        keys = select(v.kind, v.object_id).where(or_(v.party == party, v.kind.in_(others)))
+        if kinds is not None:
+            keys = keys.where(v.kind.in_([k.value for k in kinds]))
+        if box is not None:
+            keys = keys.where(*exact_conditions(box))
+        if after is not None:
+            keys = keys.where(tuple_(v.kind, v.object_id) > after)
+        keys = keys.group_by(v.kind, v.object_id).order_by(v.kind, v.object_id).limit(limit)
+        found = [(Kind(k), i) for k, i in self.session.execute(keys)]
+        return [obj for obj, _ in self.objects(found)]
+
+    def object_party(self, kind: Kind, object_id: str) -> str | None:
+        return self.session.execute(
+            select(VolumeRow.party).where(VolumeRow.kind == kind.value, VolumeRow.object_id == object_id).limit(1)
+        ).scalar_one_or_none()
+
+    # -- members and tokens -------------------------------------------------
+
+    def add_member(self, member: Member) -> None:
+        self.session.add(MemberRow(id=member.id, party=member.party, name=member.name, created_at=member.created_at))
+
+    def member(self, member_id: str) -> Member | None:
+        row = self.session.get(MemberRow, member_id)
+        return None if row is None else Member(row.id, row.party, row.name, row.created_at)
+
+    def members(self, party: str) -> list[Member]:
+        rows = self.session.scalars(select(MemberRow).where(MemberRow.party == party).order_by(MemberRow.id))
+        return [Member(r.id, r.party, r.name, r.created_at) for r in rows]
+
+    def add_token(self, token: Token) -> None:
+        self.session.add(
+            TokenRow(
+                id=token.id,
+                member_id=token.member,
+                party=token.party,
+                secret_hash=token.secret_hash,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+                revoked_at=token.revoked_at,
+            )
+        )
+
+    def token(self, token_id: str) -> Token | None:
+        row = self.session.get(TokenRow, token_id)
+        return None if row is None else _token(row)
+
+    def tokens(self, member_id: str) -> list[Token]:
+        rows = self.session.scalars(select(TokenRow).where(TokenRow.member_id == member_id).order_by(TokenRow.id))
+        return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, now: datetime) -> None:
+        self.session.execute(
+            update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now)
+        )
+
+    # -- filings and disclosures --------------------------------------------
+
+    def add_filing(
+        self,
+        *,
+        intent_id: str,
+        party: str,
+        member: str,
+        action: str,
+        checked_version: int | None,
+        world_version: int,
+        conflicts: list[dict[str, Any]],
+        justification: str | None,
+        now: datetime,
+    ) -> int:
+        result = self.session.execute(
+            insert(FilingRow).returning(FilingRow.id),
+            [
+                {
+                    "intent_id": intent_id,
+                    "party": party,
+                    "member_id": member,
+                    "action": action,
+                    "checked_version": checked_version,
+                    "world_version": world_version,
+                    "conflicts": conflicts,
+                    "justification": justification,
+                    "created_at": now,
+                }
+            ],
+        )
+        return int(result.scalar_one())
+
+    def filings(self, intent_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(select(FilingRow).where(FilingRow.intent_id == intent_id).order_by(FilingRow.id))
+        return [_filing(r) for r in rows]
+
+    def add_disclosures(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(DisclosureRow), rows)
+
+    def disclosures(self, recipient: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+        query = select(DisclosureRow).where(DisclosureRow.id > after)
+        if recipient is not None:
+            query = query.where(DisclosureRow.recipient == recipient)
+        rows = self.session.scalars(query.order_by(DisclosureRow.id).limit(limit))
+        return [
+            {"id": r.id, "intent": r.intent_id, "filing": r.filing_id, "created_at": r.created_at, **r.body}
+            for r in rows
+        ]
+
+    def disclosed_to(self, intent_id: str) -> list[str]:
+        """The parties ever told of a conflict with this intent."""
+        rows = self.session.execute(
+            select(DisclosureRow.recipient).where(DisclosureRow.intent_id == intent_id).distinct()
+        )
+        return sorted(r for (r,) in rows)
+
+    # -- notifications and the webhook outbox -------------------------------
+
+    def notify(self, party: str, type: str, body: dict[str, Any], now: datetime) -> int:
+        """Put a notification in the party's inbox and in the outbox of each of its webhooks."""
+        result = self.session.execute(
+            insert(NotificationRow).returning(NotificationRow.id),
+            [{"party": party, "type": type, "body": body, "created_at": now}],
+        )
+        nid = int(result.scalar_one())
+        hooks = self.session.scalars(
+            select(WebhookRow.id).where(WebhookRow.party == party, WebhookRow.active.is_(True))
+        ).all()
+        if hooks:
+            self.session.execute(
+                insert(DeliveryRow),
+                [{"notification_id": nid, "webhook_id": h, "attempts": 0, "next_attempt_at": now} for h in hooks],
+            )
+        return nid
+
+    def notifications(self, party: str, *, after: int, unread: bool, limit: int) -> list[dict[str, Any]]:
+        query = select(NotificationRow).where(NotificationRow.party == party, NotificationRow.id > after)
+        if unread:
+            query = query.where(NotificationRow.read_at.is_(None))
+        rows = self.session.scalars(query.order_by(NotificationRow.id).limit(limit))
+        return [_notification(r) for r in rows]
+
+    def unread_count(self, party: str) -> int:
+        query = select(func.count()).where(NotificationRow.party == party, NotificationRow.read_at.is_(None))
+        return int(self.session.execute(query).scalar_one())
+
+    def mark_read(self, party: str, ids: Sequence[int], now: datetime) -> int:
+        result = self.session.execute(
+            update(NotificationRow)
+            .where(NotificationRow.party == party, NotificationRow.id.in_(list(ids)), NotificationRow.read_at.is_(None))
+            .values(read_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def add_webhook(self, *, id: str, party: str, url: str, secret: str, now: datetime) -> None:
+        self.session.add(WebhookRow(id=id, party=party, url=url, secret=secret, created_at=now, active=True))
+
+    def webhooks(self, party: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(WebhookRow).where(WebhookRow.party == party, WebhookRow.active.is_(True)).order_by(WebhookRow.id)
+        )
+        return [{"id": r.id, "url": r.url, "created_at": r.created_at} for r in rows]
+
+    def deactivate_webhook(self, party: str, webhook_id: str) -> bool:
+        result = self.session.execute(
+            update(WebhookRow)
+            .where(WebhookRow.id == webhook_id, WebhookRow.party == party, WebhookRow.active.is_(True))
+            .values(active=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+        """Due deliveries, leased until ``lease_until`` so another worker leaves them alone."""
+        query = (
+            select(DeliveryRow, NotificationRow, WebhookRow)
+            .join(NotificationRow, NotificationRow.id == DeliveryRow.notification_id)
+            .join(WebhookRow, WebhookRow.id == DeliveryRow.webhook_id)
+            .where(
+                DeliveryRow.delivered_at.is_(None),
+                DeliveryRow.failed_at.is_(None),
+                DeliveryRow.next_attempt_at <= now,
+                WebhookRow.active.is_(True),
+            )
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=DeliveryRow)
+        claimed = []
+        for delivery, note, hook in self.session.execute(query).all():
+            delivery.next_attempt_at = lease_until
+            claimed.append(
+                {
+                    "id": delivery.id,
+                    "attempts": delivery.attempts,
+                    "url": hook.url,
+                    "secret": hook.secret,
+                    "webhook": hook.id,
+                    "notification": _notification(note),
+                }
+            )
+        return claimed
+
+    def delivery_done(self, delivery_id: int, now: datetime) -> None:
+        self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id)
+            .values(delivered_at=now, attempts=DeliveryRow.attempts + 1, last_error=None)
+        )
+
+    def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None, now: datetime) -> None:
+        """Record a failed attempt: retry at ``retry_at``, or give up (None)."""
+        self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id)
+            .values(
+                attempts=DeliveryRow.attempts + 1,
+                last_error=error[:500],
+                next_attempt_at=retry_at,
+                failed_at=now if retry_at is None else None,
+            )
+        )
+
+    def deliveries(self, webhook_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(DeliveryRow).where(DeliveryRow.webhook_id == webhook_id).order_by(DeliveryRow.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "notification": r.notification_id,
+                "attempts": r.attempts,
+                "next_attempt_at": r.next_attempt_at,
+                "delivered_at": r.delivered_at,
+                "failed_at": r.failed_at,
+                "last_error": r.last_error,
+            }
+            for r in rows
+        ]
+
+    # -- agreements ---------------------------------------------------------
+
+    def add_agreement(self, agreement: Agreement) -> None:
+        self.session.add(
+            AgreementRow(
+                id=agreement.id,
+                version=agreement.version,
+                kind=agreement.kind.value,
+                title=agreement.title,
+                proposer=agreement.proposer,
+                parties=list(agreement.parties),
+                body=agreement.body,
+                status=agreement.status.value,
+                previous=agreement.previous,
+                created_at=agreement.created_at,
+                updated_at=agreement.updated_at,
+            )
+        )
+        self.session.flush()
+
+    def agreement(self, agreement_id: str, version: int | None = None) -> Agreement | None:
+        query = select(AgreementRow).where(AgreementRow.id == agreement_id)
+        if version is not None:
+            query = query.where(AgreementRow.version == version)
+        row = self.session.scalars(query.order_by(AgreementRow.version.desc()).limit(1)).first()
+        return None if row is None else self._agreement(row)
+
+    def agreements(self, party: str | None, after: str | None, limit: int) -> list[Agreement]:
+        """Latest version of each agreement naming ``party`` (None: all), by id."""
+        latest = select(AgreementRow.id, func.max(AgreementRow.version).label("v")).group_by(AgreementRow.id).subquery()
+        query = select(AgreementRow).join(
+            latest, and_(AgreementRow.id == latest.c.id, AgreementRow.version == latest.c.v)
+        )
+        if after is not None:
+            query = query.where(AgreementRow.id > after)
+        rows = [r for r in self.session.scalars(query.order_by(AgreementRow.id)) if party is None or party in r.parties]
+        return [self._agreement(r) for r in rows[:limit]]
+
+    def in_force_version(self, agreement_id: str) -> Agreement | None:
+        row = self.session.scalars(
+            select(AgreementRow).where(AgreementRow.id == agreement_id, AgreementRow.status == Status.IN_FORCE.value)
+        ).first()
+        return None if row is None else self._agreement(row)
+
+    def set_agreement_status(self, agreement_id: str, version: int, status: Status, now: datetime) -> None:
+        self.session.execute(
+            update(AgreementRow)
+            .where(AgreementRow.id == agreement_id, AgreementRow.version == version)
+            .values(status=status.value, updated_at=now)
+        )
+
+    def set_agreement_previous(self, agreement_id: str, version: int, previous: dict[str, Any]) -> None:
+        self.session.execute(
+            update(AgreementRow)
+            .where(AgreementRow.id == agreement_id, AgreementRow.version == version)
+            .values(previous=previous)
+        )
+
+    def add_decision(
+        self,
+        agreement_id: str,
+        version: int,
+        party: str,
+        member: str,
+        decision: Decision,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            DecisionRow(
+                agreement_id=agreement_id,
+                version=version,
+                party=party,
+                member_id=member,
+                decision=decision.value,
+                reason=reason,
+                at=now,
+            )
+        )
+        self.session.flush()
+
+    def decisions(self, agreement_id: str, version: int) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(DecisionRow)
+            .where(DecisionRow.agreement_id == agreement_id, DecisionRow.version == version)
+            .order_by(DecisionRow.id)
+        )
+        return [
+            {"party": r.party, "member": r.member_id, "decision": r.decision, "reason": r.reason, "at": r.at}
+            for r in rows
+        ]
+
+    def _agreement(self, row: AgreementRow) -> Agreement:
+        signed = self.session.scalars(
+            select(DecisionRow.party).where(
+                DecisionRow.agreement_id == row.id,
+                DecisionRow.version == row.version,
+                DecisionRow.decision == Decision.SIGNED.value,
+            )
+        ).all()
+        return Agreement(
+            id=row.id,
+            version=row.version,
+            kind=AgreementKind(row.kind),
+            title=row.title,
+            proposer=row.proposer,
+            parties=tuple(row.parties),
+            body=dict(row.body),
+            status=Status(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            signed=frozenset(signed),
+            previous=row.previous,
+        )
+
+    # -- the log of protected reads -----------------------------------------
+
+    def log_access(self, *, party: str, member: str, objects: Iterable[WorldObject], via: str, now: datetime) -> None:
+        rows = [
+            {
+                "party": party,
+                "member_id": member,
+                "kind": o.kind.value,
+                "object_id": o.id,
+                "owner": o.party,
+                "via": via,
+                "at": now,
+            }
+            for o in objects
+        ]
+        if rows:
+            self.session.execute(insert(AccessRow), rows)
+
+    def access_log(self, owner: str | None, limit: int) -> list[dict[str, Any]]:
+        query = select(AccessRow)
+        if owner is not None:
+            query = query.where(AccessRow.owner == owner)
+        rows = self.session.scalars(query.order_by(AccessRow.id.desc()).limit(limit))
+        return [
+            {
+                "party": r.party,
+                "member": r.member_id,
+                "kind": r.kind,
+                "id": r.object_id,
+                "owner": r.owner,
+                "via": r.via,
+                "at": r.at,
+            }
+            for r in rows
+        ]
+
+
+def _token(row: TokenRow) -> Token:
+    return Token(
+        id=row.id,
+        member=row.member_id,
+        party=row.party,
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _filing(row: FilingRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "intent": row.intent_id,
+        "party": row.party,
+        "member": row.member_id,
+        "action": row.action,
+        "checked_version": row.checked_version,
+        "world_version": row.world_version,
+        "conflicts": row.conflicts,
+        "justification": row.justification,
+        "created_at": row.created_at,
+    }
+
+
+def _notification(row: NotificationRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "party": row.party,
+        "body": row.body,
+        "created_at": row.created_at,
+        "read_at": row.read_at,
+    }

@@ -1,0 +1,128 @@
+"""Zones, sites and movements declared over the API, and need-to-know reads.
+
+Intents are filed through :mod:`detente.services.filing`; lines and
+boundaries come into the world only with an in-force agreement
+(:mod:`detente.services.agreements`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detente.domain.access import AGREED_KINDS, PROTECTED_KINDS, Sight, may_declare, sight, visible_kinds
+from detente.domain.accounts import Caller
+from detente.domain.errors import AlreadyExists, Forbidden, NotFound
+from detente.domain.geo.box import Box4D
+from detente.domain.model import Kind, Party, Role, WorldObject
+from detente.domain.rules import nfz_binds
+from detente.services.context import Mechanism
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[WorldObject]
+    next_after: tuple[str, str] | None
+    world_version: int
+
+
+def declare(m: Mechanism, caller: Caller, obj: WorldObject, *, replace: bool = False) -> int:
+    """Add (or, with ``replace``, replace) one of the caller's own objects; returns the new world version."""
+    _may_write(caller, obj)
+    now = m.clock.now()
+    with m.store.write() as tx:
+        owner = tx.object_party(obj.kind, obj.id)
+        if owner is not None and (not replace or owner != obj.party):
+            raise AlreadyExists(f"{obj.kind.value} {obj.id!r} already exists")
+        if owner is None and replace:
+            raise NotFound(f"no {obj.kind.value} {obj.id!r} of {caller.party}")
+        version = tx.bump()
+        tx.put_object(obj, version)
+        body = {"kind": obj.kind.value, "id": obj.id, "party": obj.party, "world_version": version}
+        event = "object.replaced" if replace else "object.declared"
+        for party in concerned_by(obj, tx.parties()):
+            tx.notify(party, event, body, now)
+    return version
+
+
+def withdraw(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> int:
+    """Remove one of the caller's own zones, sites or movements."""
+    if kind is Kind.INTENT:
+        raise Forbidden("intents are cancelled with DELETE /intents/{id}")
+    if kind in AGREED_KINDS:
+        raise Forbidden(f"a {kind.value} leaves the world only when its agreement is withdrawn")
+    now = m.clock.now()
+    with m.store.write() as tx:
+        obj = tx.get_object(kind, object_id)
+        if obj is None or sight(caller.role, caller.party, kind, obj.party) is Sight.NONE:
+            raise NotFound(f"no {kind.value} {object_id!r}")
+        if obj.party != caller.party and caller.role is not Role.SECRETARIAT:
+            raise Forbidden(f"{kind.value} {object_id!r} belongs to {obj.party}")
+        tx.delete_object(kind, object_id)
+        version = tx.bump()
+        body = {"kind": kind.value, "id": object_id, "party": obj.party, "world_version": version}
+        for party in concerned_by(obj, tx.parties()):
+            tx.notify(party, "object.withdrawn", body, now)
+    return version
+
+
+def read(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> WorldObject:
+    """One object the caller may see; a read of protected data is logged."""
+    with m.store.write(world=False) as tx:
+        obj = tx.get_object(kind, object_id)
+        seen = Sight.NONE if obj is None else sight(caller.role, caller.party, kind, obj.party)
+        if obj is None or seen is Sight.NONE:
+            raise NotFound(f"no {kind.value} {object_id!r}")
+        if seen is Sight.LOGGED:
+            tx.log_access(party=caller.party, member=caller.member, objects=[obj], via="read", now=m.clock.now())
+    return obj
+
+
+def browse(
+    m: Mechanism,
+    caller: Caller,
+    *,
+    kinds: list[Kind] | None = None,
+    box: Box4D | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int = 100,
+) -> Page:
+    """A page of the objects the caller may see, by (kind, id); protected reads are logged."""
+    limit = max(1, min(limit, MAX_PAGE))
+    with m.store.write(world=False) as tx:
+        found = tx.list_objects(
+            party=caller.party,
+            other_kinds=visible_kinds(caller.role),
+            kinds=kinds,
+            box=box,
+            after=after,
+            limit=limit,
+        )
+        protected = [o for o in found if o.kind in PROTECTED_KINDS and o.party != caller.party]
+        tx.log_access(party=caller.party, member=caller.member, objects=protected, via="list", now=m.clock.now())
+        version = tx.version()
+    last = (found[-1].kind.value, found[-1].id) if len(found) == limit else None
+    return Page(objects=found, next_after=last, world_version=version)
+
+
+def concerned_by(obj: WorldObject, parties: dict[str, Party]) -> list[str]:
+    """The parties told when a zone, site or movement appears or goes: those it binds or protects against."""
+    military = frozenset(p.id for p in parties.values() if p.role is Role.MILITARY)
+    if obj.kind is Kind.NFZ:
+        bound = [p for p in sorted(military) if any(nfz_binds(obj, p, purpose, military) for purpose in ("armed",))]
+        return [p for p in bound if p != obj.party]
+    if obj.kind in PROTECTED_KINDS:
+        return [p for p in sorted(military) if p != obj.party]
+    return []
+
+
+def _may_write(caller: Caller, obj: WorldObject) -> None:
+    if obj.party != caller.party:
+        raise Forbidden(f"{caller.party} may declare objects only for itself, not for {obj.party!r}")
+    if obj.kind is Kind.INTENT:
+        raise Forbidden("intents are filed with POST /intents, which checks them first")
+    if obj.kind in AGREED_KINDS:
+        raise Forbidden(f"a {obj.kind.value} comes into force only through an agreement (POST /agreements)")
+    if not may_declare(caller.role, obj.kind):
+        raise Forbidden(f"a {caller.role.value} party may not declare a {obj.kind.value}")
