@@ -174,6 +174,68 @@ def demo(
     print_summary(out, result.intents, result.conflicts)
 
 
+@app.command()
+def init(
+    db: Annotated[str, typer.Option(help="Database URL (created and migrated).")] = DEFAULT_DB,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario file to start the world from.")] = None,
+    demo_world: Annotated[bool, typer.Option("--demo", help="Start from the Syria 2017 demo world.")] = False,
+    again: Annotated[
+        bool, typer.Option("--again", help="Issue another secretariat credential on an initialised database.")
+    ] = False,
+) -> None:
+    """Create the database and the secretariat's first credential; the token is printed once."""
+    from detente.adapters.interop.scenario import ScenarioCodec
+    from detente.services import accounts
+    from detente.services.context import Mechanism, SystemClock
+
+    try:
+        store = open_store(db)
+        mechanism = Mechanism(store=store, clock=SystemClock(), codec=ScenarioCodec())
+        with store.read() as tx:
+            initialised = any(tx.members("secretariat"))
+        if initialised and not again:
+            raise InvalidInput(
+                [Problem("initialised", f"{db} is already initialised; pass --again for another secretariat token")]
+            )
+        source = DEMO_SCENARIO if demo_world else scenario
+        if source is not None:
+            if initialised:
+                raise InvalidInput([Problem("initialised", "an initialised world is not replaced by init")])
+            loaded = load_scenario(source)
+            checking.import_world(store, loaded)
+            err.print(f"stored {len(loaded.objects)} object(s) of {loaded.name!r}")
+        member, bearer = accounts.bootstrap(mechanism)
+    except (DetenteError, OSError, SQLAlchemyError) as exc:
+        raise _fail(exc) from exc
+    err.print(f"database ready: {db}; secretariat member {member.id}. The token (shown once, keep it safe):")
+    print(bearer)
+
+
+@app.command()
+def serve(
+    db: Annotated[str, typer.Option(help="Database URL.", envvar="DETENTE_DB")] = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs) on the database at --db."""
+    import os
+
+    import uvicorn
+
+    os.environ["DETENTE_DB"] = db
+    if workers > 1 and db.startswith("sqlite"):
+        err.print("[yellow]note[/]: several workers on SQLite share one writer; PostgreSQL scales further")
+    uvicorn.run(
+        "detente.adapters.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -852,3 +852,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+class ScenarioCodec:
+    """The scenario format's feature rules as the services' ``FeatureCodec`` port."""
+
+    def objects(self, features: list[dict[str, Any]], parties: Mapping[str, Party]) -> list[WorldObject]:
+        return objects_from_features(features, parties)
+
+    def features(self, obj: WorldObject) -> list[dict[str, Any]]:
+        return object_to_features(obj)

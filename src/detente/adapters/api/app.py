@@ -1,0 +1,83 @@
+"""The application factory: the composition root of the HTTP service.
+
+``create_app`` wires a store, a clock and the GeoJSON codec into one
+:class:`Mechanism`, mounts the routers and the problem handlers, and (unless
+told not to) runs the webhook dispatcher beside the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from detente import __version__
+from detente.adapters.api import (
+    problems,
+    routes_accounts,
+    routes_agreements,
+    routes_intents,
+    routes_notifications,
+    routes_objects,
+)
+from detente.adapters.interop.scenario import ScenarioCodec
+from detente.adapters.storage import Store, open_store
+from detente.services.context import Clock, Mechanism, SystemClock
+
+
+def create_app(
+    store: Store | str | None = None,
+    *,
+    clock: Clock | None = None,
+    webhooks: bool = True,
+    max_body_bytes: int = problems.MAX_BODY_BYTES,
+) -> FastAPI:
+    """The detente API over ``store`` (a Store or a database URL; default the SQLite file)."""
+    own_store = not isinstance(store, Store)
+    the_store = store if isinstance(store, Store) else open_store(store)
+    mechanism = Mechanism(store=the_store, clock=clock or SystemClock(), codec=ScenarioCodec())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if webhooks:
+            task = asyncio.create_task(_dispatch(the_store, mechanism.clock, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if own_store:
+                the_store.close()
+
+    app = FastAPI(
+        title="detente",
+        version=__version__,
+        summary="A joint deconfliction mechanism: parties, agreements, intents, need-to-know, notifications.",
+        lifespan=lifespan,
+    )
+    app.state.mechanism = mechanism
+    problems.install(app, max_body_bytes)
+    app.include_router(routes_accounts.public)
+    for module in (routes_accounts, routes_objects, routes_intents, routes_agreements, routes_notifications):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on the database named by ``DETENTE_DB`` (what ``detente serve`` runs in each worker)."""
+    return create_app(os.environ.get("DETENTE_DB"))
+
+
+async def _dispatch(store: Store, clock: Clock, stop: asyncio.Event) -> None:
+    import httpx
+
+    from detente.adapters.notify.webhooks import Dispatcher
+
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        await Dispatcher(store, clock, client).run(stop)

@@ -1,0 +1,30 @@
+"""The problem responses each route documents, so the OpenAPI tells clients (and Schemathesis) the truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detente.adapters.api.problems import PROBLEM_JSON, ProblemDetail
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "Bad request",
+        401: "Missing, unknown, expired or revoked token",
+        403: "The caller's party may not do this",
+        404: "Not found (or not visible to the caller's party)",
+        409: "Conflict with the current state",
+        413: "Request body too large",
+        422: "Invalid input: every problem is listed",
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in (*statuses, 400, 413, 422):
+        out[status] = {
+            "model": ProblemDetail,
+            "description": described[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+        }
+    return out
+
+
+AUTHED = documented(401, 403, 404)

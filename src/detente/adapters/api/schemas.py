@@ -1,0 +1,223 @@
+"""Request and response bodies of the HTTP API (Pydantic v2).
+
+GeoJSON is accepted as plain JSON here and validated by the scenario
+format's rules in the services, which name every problem at once; these
+models bound sizes and shapes so hostile input fails early and clearly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from detente.domain.agreements import AgreementKind
+from detente.domain.model import Role
+
+ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection; foreign members are allowed (RFC 7946 §6.1)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+class PartyIn(Strict):
+    id: str = ID
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class PartyOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+
+
+class Me(BaseModel):
+    member: str
+    party: str
+    role: Role
+    world_version: int
+
+
+class MemberIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MemberOut(BaseModel):
+    id: str
+    party: str
+    name: str
+    created_at: datetime
+
+
+class TokenIn(Strict):
+    ttl_days: float = Field(default=90, gt=0, le=366)
+
+
+class TokenOut(BaseModel):
+    id: str
+    member: str
+    party: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class IssuedToken(TokenOut):
+    token: str = Field(description="The bearer token: shown once, only its hash is stored")
+
+
+class WorldOut(BaseModel):
+    world_version: int
+    separation: dict[str, dict[str, float | None]]
+
+
+class ObjectCollection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[dict[str, Any]]
+    world_version: int
+    next: str | None = Field(default=None, description="Pass as `after` for the next page")
+
+
+class WorldChange(BaseModel):
+    world_version: int
+
+
+class Override(Strict):
+    justification: str = Field(min_length=10, max_length=4000)
+
+
+class IntentIn(Strict):
+    """An intent to file: its features, the world version checked against, an optional override."""
+
+    intent: FeatureCollection
+    world_version: int | None = Field(default=None, ge=0, description="Required unless dry_run")
+    override: Override | None = None
+
+
+class Conflict(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    intent: str
+    volume: int
+    type: str
+    severity: str
+    other: dict[str, Any]
+    time: list[str | None]
+    altitude_m: list[float | None] | None
+    distance_m: float
+
+
+class FilingOut(BaseModel):
+    intent: str
+    filed: bool
+    world_version: int
+    filing: int | None
+    overridden: bool
+    notified: list[str]
+    blocking: int
+    conflicts: list[Conflict]
+
+
+class IntentOut(BaseModel):
+    intent: dict[str, Any] | None = Field(description="The filed intent as a FeatureCollection; null once cancelled")
+    filings: list[dict[str, Any]]
+
+
+class AgreementIn(Strict):
+    kind: AgreementKind
+    title: str = Field(min_length=1, max_length=200)
+    parties: list[str] = Field(min_length=2, max_length=32)
+    body: dict[str, Any] = Field(
+        description="A GeoJSON FeatureCollection (line, nfz, boundary) or minima such as "
+        '{"air": {"horizontal_m": 9260, "vertical_m": 305}} (separation)'
+    )
+
+
+class AgreementAmend(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: dict[str, Any]
+
+
+class Decide(Strict):
+    version: int = Field(ge=1)
+
+
+class RejectIn(Decide):
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class WithdrawIn(Strict):
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class AgreementOut(BaseModel):
+    id: str
+    version: int
+    kind: AgreementKind
+    title: str
+    proposer: str
+    parties: list[str]
+    status: str
+    signed: list[str]
+    unsigned: list[str]
+    body: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    decisions: list[dict[str, Any]] | None = None
+
+
+class Notification(BaseModel):
+    id: int
+    type: str
+    party: str
+    body: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class Inbox(BaseModel):
+    items: list[Notification]
+    unread: int
+
+
+class ReadIn(Strict):
+    ids: list[int] = Field(max_length=500)
+
+
+class ReadOut(BaseModel):
+    marked: int
+
+
+class WebhookIn(Strict):
+    url: str = Field(min_length=8, max_length=2000)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    created_at: datetime
+
+
+class WebhookCreated(BaseModel):
+    id: str
+    url: str
+    secret: str = Field(description="HMAC-SHA256 signing secret: shown once")
+
+
+class Health(BaseModel):
+    status: str
+    world_version: int
