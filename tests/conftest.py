@@ -1,4 +1,4 @@
-"""Backends for the storage tests: SQLite always, PostGIS when DETENTE_PG_URL is set.
+"""Backends for the storage and service tests: SQLite always, PostGIS when DETENTE_PG_URL is set.
 
 Each PostGIS test gets a schema of its own (created, then dropped with
 everything in it), reached through ``search_path``, so tests are
