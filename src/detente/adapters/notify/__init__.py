@@ -1,0 +1,1 @@
+"""Telling parties from outside the request: the webhook outbox dispatcher."""
