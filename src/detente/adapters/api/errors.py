@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detente.adapters.api.problems import PROBLEM_JSON, ProblemDetail
+from detente.adapters.api.problems import PROBLEM_JSON, PROBLEM_REF
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -19,11 +19,20 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
     out: dict[int | str, dict[str, Any]] = {}
     for status in (*statuses, 400, 413, 422):
+        # No "model": FastAPI would document it as application/json too, which errors never are.
+        # The ProblemDetail component is added to the OpenAPI by problems.install.
         out[status] = {
-            "model": ProblemDetail,
             "description": described[status],
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
         }
+        if status == 401:
+            out[status]["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "The scheme to authenticate with (RFC 9110 §11.6.1)",
+                    "required": True,
+                    "schema": {"type": "string", "const": "Bearer"},
+                }
+            }
     return out
 
 

@@ -26,6 +26,7 @@ from detente.services.filing import BlockingConflicts, StaleWorld
 log = logging.getLogger("detente.api")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/ProblemDetail"
 
 #: Default limit of a request body: 2 MiB (a large intent is tens of kB).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -110,7 +111,9 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
+    slug = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+        exc.status_code, "http-error"
+    )
     return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request)
 
 
@@ -125,6 +128,20 @@ def install(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the ProblemDetail schema in the OpenAPI components, where every error response refers to it."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # built once, then cached by FastAPI
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ProblemDetail", ProblemDetail.model_json_schema(mode="serialization"))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class BodyLimit:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Body, status
 
 from detente.adapters.api.deps import Mech, Who
 from detente.adapters.api.errors import AUTHED, documented
 from detente.adapters.api.schemas import (
+    MEMBER_EXAMPLES,
+    PARTY_EXAMPLES,
+    TOKEN_EXAMPLES,
     Health,
     IssuedToken,
     Me,
@@ -61,7 +64,7 @@ def list_parties(m: Mech, who: Who) -> list[PartyOut]:
 
 
 @router.post("/parties", tags=["accounts"], status_code=status.HTTP_201_CREATED, responses=documented(409))
-def create_party(m: Mech, who: Who, body: PartyIn) -> PartyOut:
+def create_party(m: Mech, who: Who, body: Annotated[PartyIn, Body(openapi_examples=PARTY_EXAMPLES)]) -> PartyOut:
     """Add a party (secretariat only)."""
     party = accounts.add_party(m, who, Party(id=body.id, name=body.name, role=body.role))
     return PartyOut(id=party.id, name=party.name, role=party.role)
@@ -73,7 +76,9 @@ def list_members(m: Mech, who: Who, party: str) -> list[MemberOut]:
 
 
 @router.post("/parties/{party}/members", tags=["accounts"], status_code=status.HTTP_201_CREATED)
-def create_member(m: Mech, who: Who, party: str, body: MemberIn) -> MemberOut:
+def create_member(
+    m: Mech, who: Who, party: str, body: Annotated[MemberIn, Body(openapi_examples=MEMBER_EXAMPLES)]
+) -> MemberOut:
     """Add a member to a party (the secretariat, or a member of that party)."""
     return MemberOut(**vars(accounts.add_member(m, who, party=party, name=body.name)))
 
@@ -84,7 +89,9 @@ def list_tokens(m: Mech, who: Who, member: str) -> list[TokenOut]:
 
 
 @router.post("/members/{member}/tokens", tags=["accounts"], status_code=status.HTTP_201_CREATED)
-def create_token(m: Mech, who: Who, member: str, body: TokenIn) -> IssuedToken:
+def create_token(
+    m: Mech, who: Who, member: str, body: Annotated[TokenIn, Body(openapi_examples=TOKEN_EXAMPLES)]
+) -> IssuedToken:
     """Issue a token; the response holds the bearer string, shown only this once."""
     token, bearer = accounts.issue_token(m, who, member, timedelta(days=body.ttl_days))
     return IssuedToken(**_token(token).model_dump(), token=bearer)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from detente.adapters.api.deps import Mech, Who
 from detente.adapters.api.errors import AUTHED, documented
 from detente.adapters.api.routes_objects import parse_one
-from detente.adapters.api.schemas import Conflict, FilingOut, IntentIn, IntentOut, WorldChange
+from detente.adapters.api.schemas import (
+    AMEND_INTENT_EXAMPLES,
+    FILE_EXAMPLES,
+    MAX_ROW_ID,
+    Conflict,
+    FilingOut,
+    IntentIn,
+    IntentOut,
+    WorldChange,
+)
 from detente.domain.model import Kind
 from detente.domain.rules import Severity
 from detente.services import filing, notifications
@@ -18,11 +27,18 @@ from detente.services.filing import Outcome
 router = APIRouter(responses=AUTHED, tags=["intents"])
 
 
-@router.post("/intents", status_code=status.HTTP_201_CREATED, responses=documented(409))
+@router.post(
+    "/intents",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **documented(409),
+        200: {"model": FilingOut, "description": "With ``dry_run``: the check only, nothing filed or told"},
+    },
+)
 def file_intent(
     m: Mech,
     who: Who,
-    body: IntentIn,
+    body: Annotated[IntentIn, Body(openapi_examples=FILE_EXAMPLES)],
     response: Response,
     dry_run: Annotated[bool, Query(description="Check only: nothing is filed or told")] = False,
 ) -> FilingOut:
@@ -49,7 +65,9 @@ def file_intent(
 
 
 @router.put("/intents/{intent_id}", responses=documented(409))
-def amend_intent(m: Mech, who: Who, intent_id: str, body: IntentIn) -> FilingOut:
+def amend_intent(
+    m: Mech, who: Who, intent_id: str, body: Annotated[IntentIn, Body(openapi_examples=AMEND_INTENT_EXAMPLES)]
+) -> FilingOut:
     """Replace a filed intent with a new version, re-checked like a new filing."""
     intent = parse_one(m, who, body.intent, kind=Kind.INTENT, object_id=intent_id)
     outcome = filing.file(
@@ -81,7 +99,7 @@ def cancel_intent(m: Mech, who: Who, intent_id: str) -> WorldChange:
 def list_disclosures(
     m: Mech,
     who: Who,
-    after: Annotated[int, Query(ge=0, description="Only disclosures after this id")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Only disclosures after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, object]]:
     """What the caller's party was told of other parties' filings: clipped area, window, severity, filer."""

@@ -7,14 +7,25 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Body, Header, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from detente.adapters.api.deps import Mech, Who
 from detente.adapters.api.errors import AUTHED
-from detente.adapters.api.schemas import Inbox, Notification, ReadIn, ReadOut, WebhookCreated, WebhookIn, WebhookOut
+from detente.adapters.api.schemas import (
+    MAX_ROW_ID,
+    READ_EXAMPLES,
+    WEBHOOK_EXAMPLES,
+    Inbox,
+    Notification,
+    ReadIn,
+    ReadOut,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+)
 from detente.services import notifications
 
 router = APIRouter(responses=AUTHED, tags=["notifications"])
@@ -28,7 +39,7 @@ KEEPALIVE_S = 15.0
 def inbox(
     m: Mech,
     who: Who,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Inbox:
@@ -37,7 +48,7 @@ def inbox(
 
 
 @router.post("/notifications/read")
-def mark_read(m: Mech, who: Who, body: ReadIn) -> ReadOut:
+def mark_read(m: Mech, who: Who, body: Annotated[ReadIn, Body(openapi_examples=READ_EXAMPLES)]) -> ReadOut:
     return ReadOut(marked=notifications.mark_read(m, who, body.ids))
 
 
@@ -50,7 +61,7 @@ async def stream(
     request: Request,
     m: Mech,
     who: Who,
-    after: Annotated[int, Query(ge=0, description="Start after this notification id")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Start after this notification id")] = 0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """The party's notifications as they come (``id`` is the notification id).
@@ -92,7 +103,9 @@ def list_webhooks(m: Mech, who: Who) -> list[WebhookOut]:
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED)
-def add_webhook(m: Mech, who: Who, body: WebhookIn) -> WebhookCreated:
+def add_webhook(
+    m: Mech, who: Who, body: Annotated[WebhookIn, Body(openapi_examples=WEBHOOK_EXAMPLES)]
+) -> WebhookCreated:
     """Deliver the party's notifications to ``url``: POSTs signed with HMAC-SHA256, retried with backoff.
 
     Each delivery carries ``Idempotency-Key`` (the same on every retry),

@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 
 from detente.adapters.api.deps import Mech, Who
 from detente.adapters.api.errors import AUTHED, documented
-from detente.adapters.api.schemas import FeatureCollection, ObjectCollection, WorldChange
+from detente.adapters.api.schemas import (
+    DECLARE_EXAMPLES,
+    REPLACE_EXAMPLES,
+    FeatureCollection,
+    ObjectCollection,
+    WorldChange,
+)
 from detente.domain.accounts import Caller
 from detente.domain.errors import InvalidInput, Problem
 from detente.domain.geo.box import Box4D
@@ -48,7 +54,9 @@ def list_objects(
 
 
 @router.post("/objects", status_code=status.HTTP_201_CREATED, responses=documented(409))
-def declare_object(m: Mech, who: Who, body: FeatureCollection) -> WorldChange:
+def declare_object(
+    m: Mech, who: Who, body: Annotated[FeatureCollection, Body(openapi_examples=DECLARE_EXAMPLES)]
+) -> WorldChange:
     """Declare a no-fly zone (military, secretariat), a protected site or a movement (humanitarian).
 
     ``party`` defaults to the caller's party; it may not name another.
@@ -64,7 +72,13 @@ def read_object(m: Mech, who: Who, kind: Kind, object_id: str) -> FeatureCollect
 
 
 @router.put("/objects/{kind}/{object_id}", responses=documented(409))
-def replace_object(m: Mech, who: Who, kind: Kind, object_id: str, body: FeatureCollection) -> WorldChange:
+def replace_object(
+    m: Mech,
+    who: Who,
+    kind: Kind,
+    object_id: str,
+    body: Annotated[FeatureCollection, Body(openapi_examples=REPLACE_EXAMPLES)],
+) -> WorldChange:
     obj = parse_one(m, who, body, kind=kind, object_id=object_id)
     return WorldChange(world_version=objects.declare(m, who, obj, replace=True))
 

@@ -8,14 +8,23 @@ models bound sizes and shapes so hostile input fails early and clearly.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field
 
 from detente.domain.agreements import AgreementKind
 from detente.domain.model import Role
 
 ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+#: The largest row id or world version the stores hold (SQLite INTEGER, PostgreSQL BIGINT).
+#: A larger number in a request is refused with 422 instead of overflowing in the database.
+MAX_ROW_ID = 2**63 - 1
+#: The largest agreement version the stores hold (PostgreSQL INTEGER).
+MAX_AGREEMENT_VERSION = 2**31 - 1
+
+RowId = Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
 
 
 class Strict(BaseModel):
@@ -104,7 +113,7 @@ class IntentIn(Strict):
     """An intent to file: its features, the world version checked against, an optional override."""
 
     intent: FeatureCollection
-    world_version: int | None = Field(default=None, ge=0, description="Required unless dry_run")
+    world_version: int | None = Field(default=None, ge=0, le=MAX_ROW_ID, description="Required unless dry_run")
     override: Override | None = None
 
 
@@ -153,7 +162,7 @@ class AgreementAmend(Strict):
 
 
 class Decide(Strict):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_AGREEMENT_VERSION)
 
 
 class RejectIn(Decide):
@@ -195,7 +204,7 @@ class Inbox(BaseModel):
 
 
 class ReadIn(Strict):
-    ids: list[int] = Field(max_length=500)
+    ids: list[RowId] = Field(max_length=500)
 
 
 class ReadOut(BaseModel):
@@ -221,3 +230,77 @@ class WebhookCreated(BaseModel):
 class Health(BaseModel):
     status: str
     world_version: int
+
+
+# -- request examples: shown in the OpenAPI, and sent by Schemathesis --------
+
+_SQUARE = [[[40.0, 35.0], [40.1, 35.0], [40.1, 35.1], [40.0, 35.1], [40.0, 35.0]]]
+_MORNING = ["2017-07-07T06:00:00Z", "2017-07-07T12:00:00Z"]
+
+
+def _collection(**properties: Any) -> dict[str, Any]:
+    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": _SQUARE}, "properties": properties}
+    return {"type": "FeatureCollection", "features": [feature]}
+
+
+def _example(summary: str, value: Any) -> Example:
+    return {"summary": summary, "value": value}
+
+
+NFZ_EXAMPLE = _collection(kind="nfz", id="nfz-north", altitude_m=[None, None], time=[None, None])
+INTENT_EXAMPLE = _collection(kind="intent", id="sortie-1", category="air", altitude_m=[3000, 6000], time=_MORNING)
+
+DECLARE_EXAMPLES = {"nfz": _example("A no-fly zone at every altitude, at all times", NFZ_EXAMPLE)}
+REPLACE_EXAMPLES = {
+    "nfz": _example(
+        "New geometry for the object in the URL (kind, id and party default to the URL and the caller)",
+        _collection(altitude_m=[None, None], time=[None, None]),
+    )
+}
+FILE_EXAMPLES = {
+    "file": _example(
+        "File an air intent checked against world version 0", {"intent": INTENT_EXAMPLE, "world_version": 0}
+    ),
+    "override": _example(
+        "File despite blocking conflicts, with a justification",
+        {
+            "intent": INTENT_EXAMPLE,
+            "world_version": 0,
+            "override": {"justification": "medical evacuation, no other route"},
+        },
+    ),
+}
+AMEND_INTENT_EXAMPLES = {
+    "amend": _example(
+        "A new version of the intent in the URL (its id defaults to the URL)",
+        {
+            "intent": _collection(kind="intent", category="air", altitude_m=[4000, 7000], time=_MORNING),
+            "world_version": 0,
+        },
+    )
+}
+PARTY_EXAMPLES = {"party": _example("A military party", {"id": "green", "name": "Green", "role": "military"})}
+MEMBER_EXAMPLES = {"member": _example("A member", {"name": "Duty officer"})}
+TOKEN_EXAMPLES = {"token": _example("A token valid for 30 days", {"ttl_days": 30})}
+PROPOSE_EXAMPLES = {
+    "separation": _example(
+        "Air separation minima between two parties",
+        {
+            "kind": "separation",
+            "title": "Air separation",
+            "parties": ["blue", "red"],
+            "body": {"air": {"horizontal_m": 9260, "vertical_m": 305}},
+        },
+    )
+}
+AMEND_AGREEMENT_EXAMPLES = {
+    "separation": _example(
+        "Wider air separation",
+        {"title": "Wider air separation", "body": {"air": {"horizontal_m": 18520, "vertical_m": 610}}},
+    )
+}
+SIGN_EXAMPLES = {"sign": _example("Sign version 1", {"version": 1})}
+REJECT_EXAMPLES = {"reject": _example("Reject version 1", {"version": 1, "reason": "the minima are too small"})}
+WITHDRAW_EXAMPLES = {"withdraw": _example("Withdraw, saying why", {"reason": "superseded by a bilateral accord"})}
+READ_EXAMPLES = {"read": _example("Mark two notifications read", {"ids": [1, 2]})}
+WEBHOOK_EXAMPLES = {"webhook": _example("An HTTPS receiver", {"url": "https://example.org/detente/hook"})}
