@@ -4,12 +4,14 @@ A party (or the secretariat) proposes; the proposer's own signature is
 recorded with the proposal when it is a named party.  Each named party
 signs or rejects the current version.  Once every named party has signed,
 the agreement is in force: its lines, zones or boundaries enter the world
-(or its separation minima replace the ones in force) at a new world
-version, so filings checked before it see it as new.  An amendment is a new
-version needing the same consent; the version in force stays in force
-until the amendment is.  A named party's withdrawal suspends an in-force
-agreement: what it put in the world leaves it, and every party concerned is
-told.
+(or its separation minima replace the ones in force for the categories it
+names) at a new world version, so filings checked before it see it as new.
+The minima in force are those no agreement set, overlaid by every separation
+agreement in force in the order they came into force, so withdrawing one
+never undoes another.  An amendment is a new version needing the same
+consent; the version in force stays in force until the amendment is.  A
+named party's withdrawal suspends an in-force agreement: what it put in the
+world leaves it, and every party concerned is told.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from detente.domain.agreements import (
     Agreement,
     AgreementKind,
     Decision,
+    NotAllowed,
     Status,
     after_reject,
     after_sign,
@@ -185,21 +188,29 @@ def agreement_objects(m: Mechanism, agreement: Agreement, parties: dict[str, Par
 
 
 def _enter_force(m: Mechanism, tx: Tx, agreement: Agreement, now: datetime) -> None:
-    version = tx.bump()
     old = tx.in_force_version(agreement.id)
-    previous: dict[str, Any] | None = None
+    objects = [] if agreement.kind is AgreementKind.SEPARATION else agreement_objects(m, agreement, tx.parties())
+    # Ids are checked at proposal, but another agreement (or a declaration) may have taken one since:
+    # never overwrite an object this agreement does not own (its withdrawal would delete it).
+    taken = [o for o in objects if tx.object_party(o.kind, o.id) is not None and not _belongs_to(tx, agreement.id, o)]
+    if taken:
+        names = ", ".join(f"{o.kind.value} {o.id!r}" for o in taken)
+        raise NotAllowed("id-taken", f"{names} already in the world; amend agreement {agreement.id} to use new ids")
+    version = tx.bump()
     if old is not None:
         tx.set_agreement_status(agreement.id, old.version, Status.SUPERSEDED, now)
-        previous = old.previous
         if agreement.kind is not AgreementKind.SEPARATION:
             for obj in agreement_objects(m, old, tx.parties()):
                 tx.delete_object(obj.kind, obj.id)
     if agreement.kind is AgreementKind.SEPARATION:
-        current, _ = tx.separation()
-        tx.set_agreement_previous(agreement.id, agreement.version, previous or _minima_json(current))
-        tx.set_separation(_minima(agreement.body), version)
+        # The minima are recomputed, not patched: the base (the minima no agreement set, kept in
+        # ``previous`` for withdrawal) overlaid by every separation agreement in force, this one last.
+        others = _separations_in_force(tx, excluding=agreement.id)
+        base = _base_minima(tx, [*others, *([] if old is None else [old])])
+        tx.set_agreement_previous(agreement.id, agreement.version, _minima_json(base))
+        tx.set_separation(_overlay(base, [*others, agreement]), version)
     else:
-        for obj in agreement_objects(m, agreement, tx.parties()):
+        for obj in objects:
             tx.put_object(obj, version)
     tx.set_agreement_status(agreement.id, agreement.version, Status.IN_FORCE, now)
 
@@ -208,8 +219,9 @@ def _leave_force(tx: Tx, agreement: Agreement) -> set[str]:
     """Take a suspended agreement out of the world; returns the further parties concerned."""
     version = tx.bump()
     if agreement.kind is AgreementKind.SEPARATION:
-        if agreement.previous is not None:
-            tx.set_separation(_minima(agreement.previous), version)
+        others = _separations_in_force(tx, excluding=agreement.id)
+        base = _base_minima(tx, [agreement, *others])
+        tx.set_separation(_overlay(base, others), version)
         return {p.id for p in tx.parties().values() if p.role is Role.MILITARY}
     concerned: set[str] = set()
     for feature in agreement.body.get("features", []):
@@ -218,6 +230,41 @@ def _leave_force(tx: Tx, agreement: Agreement) -> set[str]:
         if tx.delete_object(kind, oid) and kind is Kind.NFZ:
             concerned |= {p.id for p in tx.parties().values() if p.role is Role.MILITARY}
     return concerned
+
+
+def _separations_in_force(tx: Tx, *, excluding: str) -> list[Agreement]:
+    """The separation agreements in force but ``excluding``, in the order they came into force."""
+    found: list[Agreement] = []
+    after: str | None = None
+    while True:
+        page = tx.agreements(None, after, 500)
+        for latest in page:
+            if latest.kind is not AgreementKind.SEPARATION or latest.id == excluding:
+                continue
+            current = latest if latest.status is Status.IN_FORCE else tx.in_force_version(latest.id)
+            if current is not None:
+                found.append(current)
+        if len(page) < 500:
+            break
+        after = page[-1].id
+    return sorted(found, key=lambda a: (a.updated_at, a.id))
+
+
+def _base_minima(tx: Tx, in_force: list[Agreement]) -> dict[Category, Minima]:
+    """The minima no agreement set: kept by every separation agreement in force, else the ones in force."""
+    for agreement in in_force:
+        if agreement.previous is not None:
+            return _minima(agreement.previous)
+    current, _ = tx.separation()
+    return current
+
+
+def _overlay(base: dict[Category, Minima], in_force: list[Agreement]) -> dict[Category, Minima]:
+    """The minima in force: the base, each agreement replacing the categories it names (later ones prevail)."""
+    minima = dict(base)
+    for agreement in in_force:
+        minima.update(_minima(agreement.body))
+    return minima
 
 
 # -- validation ------------------------------------------------------------------
