@@ -162,7 +162,8 @@ class Tx:
             keys = keys.where(tuple_(v.kind, v.object_id) > after)
         keys = keys.group_by(v.kind, v.object_id).order_by(v.kind, v.object_id).limit(limit)
         found = [(Kind(k), i) for k, i in self.session.execute(keys)]
-        return [obj for obj, _ in self.objects(found)]
+        by_key = {obj.key: obj for obj, _ in self.objects(found)}
+        return [by_key[key] for key in found if key in by_key]
 
     def object_party(self, kind: Kind, object_id: str) -> str | None:
         return self.session.execute(
