@@ -190,7 +190,6 @@ AID_MOVE = movement("aid-convoy", 36.6, 35.0)
 BLUE_AMENDED = filing(BLUE_INTENT, *BLUE_INTENT_AT)
 
 #: Known bugs, by actor: those rows state the right status and are strict xfails until fixed.
-LEAK = {RL: "409 'already exists' shows relief that aid's hidden object exists; it must be 404, as for GET"}
 
 # -- the matrix ----------------------------------------------------------------
 
@@ -233,8 +232,8 @@ ROWS: list[Row] = [
     # objects: replacing one's own (another party's visible zone answers 409: the id is taken)
     *rows("PUT", "/objects/nfz/blue-nfz", {**every(403), B: 200, R: 409, S: 409}, body=BLUE_NFZ),
     *also("PUT", "/objects/nfz/blue-nfz", {R: 403, S: 403}, body=BLUE_NFZ_FOR_BLUE, target="for blue"),
-    *also("PUT", "/objects/site/aid-hospital", {**every(403), A: 200, S: 409, RL: 404}, body=AID_SITE, bugs=LEAK),
-    *also("PUT", "/objects/movement/aid-convoy", {**every(403), A: 200, S: 409, RL: 404}, body=AID_MOVE, bugs=LEAK),
+    *also("PUT", "/objects/site/aid-hospital", {**every(403), A: 200, S: 409, RL: 404}, body=AID_SITE),
+    *also("PUT", "/objects/movement/aid-convoy", {**every(403), A: 200, S: 409, RL: 404}, body=AID_MOVE),
     *also("PUT", "/objects/site/no-such-site", {A: 404, RL: 404}, body=site("no-such-site")),
     *also("PUT", f"/objects/line/{LINE_ID}", every(403), body=line(LINE_ID, *LINE_AT)),
     *also("PUT", f"/objects/boundary/{BOUNDARY_ID}", every(403), body=boundary(BOUNDARY_ID, *BOUNDARY_AT)),

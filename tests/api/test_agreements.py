@@ -455,11 +455,6 @@ def test_a_joint_nfz_proposed_by_the_secretariat_binds_both_military_parties(api
         assert len(events(api, party, "agreement.withdrawn", a["id"])) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/objects.py lets the owner of an agreed nfz delete or replace it through /objects "
-    "(AGREED_KINDS in domain/access.py leaves out nfz), bypassing the other signatories",
-)
 def test_an_agreed_zone_leaves_the_world_only_with_its_agreement(api: Api) -> None:
     a = propose(api, "blue", "nfz", ["blue", "red"], nfz_body()).json()
     assert decide(api, "red", a["id"], "sign").json()["status"] == "in_force"

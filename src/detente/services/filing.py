@@ -109,7 +109,7 @@ def file(
         blocking = [c for c in conflicts if c.severity is Severity.BLOCKING]
         if blocking and justification is None:
             raise BlockingConflicts(conflicts, version)
-        told_before = set(tx.disclosed_to(intent.id)) if amend else set()
+        told_before = _told(_current_run(tx.filings(intent.id), intent.party)[-1:]) if amend else set()
         version = tx.bump()
         tx.put_object(intent, version)
         filing_id = tx.add_filing(
@@ -137,6 +137,7 @@ def cancel(m: Mechanism, caller: Caller, intent_id: str) -> int:
         intent = tx.get_object(Kind.INTENT, intent_id)
         if intent is None or intent.party != caller.party:
             raise NotFound(f"{caller.party} has no filed intent {intent_id!r}")
+        told = _told(_current_run(tx.filings(intent_id), intent.party))
         tx.delete_object(Kind.INTENT, intent_id)
         version = tx.bump()
         filing_id = tx.add_filing(
@@ -150,19 +151,28 @@ def cancel(m: Mechanism, caller: Caller, intent_id: str) -> int:
             justification=None,
             now=now,
         )
-        for party in tx.disclosed_to(intent_id):
+        for party in sorted(told):
             tx.notify(party, "intent.cancelled", _withdrawn_body(intent, filing_id, version), now)
     return version
 
 
 def show(m: Mechanism, caller: Caller, intent_id: str) -> tuple[WorldObject | None, list[dict[str, Any]]]:
-    """A filed intent (None once cancelled) and its filings: its own party and the secretariat only."""
+    """A filed intent (None once cancelled) and its filings: its own party and the secretariat only.
+
+    An id is free again once its intent is cancelled, so one id may carry
+    the filings of several parties in turn: a party sees only its own
+    (the secretariat sees them all).
+    """
     with m.store.read() as tx:
         filings = tx.filings(intent_id)
-        owner = filings[0]["party"] if filings else tx.object_party(Kind.INTENT, intent_id)
-        if owner is None or (owner != caller.party and caller.role is not Role.SECRETARIAT):
-            raise NotFound(f"no intent {intent_id!r}")
-        return tx.get_object(Kind.INTENT, intent_id), filings
+        intent = tx.get_object(Kind.INTENT, intent_id)
+    if caller.role is not Role.SECRETARIAT:
+        filings = [f for f in filings if f["party"] == caller.party]
+        if intent is not None and intent.party != caller.party:
+            intent = None
+    if intent is None and not filings:
+        raise NotFound(f"no intent {intent_id!r}")
+    return intent, filings
 
 
 # -- the check ---------------------------------------------------------------
@@ -258,6 +268,17 @@ def _disclosure_json(d: Disclosure) -> dict[str, Any]:
     out = d.to_json()
     out["area"] = dict(mapping(d.area))
     return out
+
+
+def _current_run(filings: list[dict[str, Any]], party: str) -> list[dict[str, Any]]:
+    """The filings of the intent as filed now: ``party``'s, since the id was last cancelled."""
+    last_cancel = max((i for i, f in enumerate(filings) if f["action"] == "cancelled"), default=-1)
+    return [f for f in filings[last_cancel + 1 :] if f["party"] == party]
+
+
+def _told(filings: list[dict[str, Any]]) -> set[str]:
+    """The parties these filings disclosed a conflict to (a conflict record names whom it notifies)."""
+    return {p for f in filings for c in f["conflicts"] for p in c.get("notify", ())}
 
 
 def _withdrawn_body(intent: WorldObject, filing_id: int, version: int) -> dict[str, Any]:

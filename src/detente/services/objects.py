@@ -11,13 +11,16 @@ from dataclasses import dataclass
 
 from detente.domain.access import AGREED_KINDS, PROTECTED_KINDS, Sight, may_declare, sight, visible_kinds
 from detente.domain.accounts import Caller
+from detente.domain.agreements import AgreementKind
 from detente.domain.errors import AlreadyExists, Forbidden, NotFound
 from detente.domain.geo.box import Box4D
 from detente.domain.model import Kind, Party, Role, WorldObject
 from detente.domain.rules import nfz_binds
 from detente.services.context import Mechanism
+from detente.services.ports import Tx
 
 MAX_PAGE = 500
+_AGREEMENT_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,13 @@ def declare(m: Mechanism, caller: Caller, obj: WorldObject, *, replace: bool = F
     now = m.clock.now()
     with m.store.write() as tx:
         owner = tx.object_party(obj.kind, obj.id)
+        if replace and (owner is None or sight(caller.role, caller.party, obj.kind, owner) is Sight.NONE):
+            # an object the caller may not see answers as one that does not exist
+            raise NotFound(f"no {obj.kind.value} {obj.id!r} of {caller.party}")
         if owner is not None and (not replace or owner != obj.party):
             raise AlreadyExists(f"{obj.kind.value} {obj.id!r} already exists")
-        if owner is None and replace:
-            raise NotFound(f"no {obj.kind.value} {obj.id!r} of {caller.party}")
+        if replace:
+            _not_agreed(tx, obj.kind, obj.id, obj.party)
         version = tx.bump()
         tx.put_object(obj, version)
         body = {"kind": obj.kind.value, "id": obj.id, "party": obj.party, "world_version": version}
@@ -59,6 +65,7 @@ def withdraw(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> int:
             raise NotFound(f"no {kind.value} {object_id!r}")
         if obj.party != caller.party and caller.role is not Role.SECRETARIAT:
             raise Forbidden(f"{kind.value} {object_id!r} belongs to {obj.party}")
+        _not_agreed(tx, kind, object_id, obj.party)
         tx.delete_object(kind, object_id)
         version = tx.bump()
         body = {"kind": kind.value, "id": object_id, "party": obj.party, "world_version": version}
@@ -115,6 +122,36 @@ def concerned_by(obj: WorldObject, parties: dict[str, Party]) -> list[str]:
     if obj.kind in PROTECTED_KINDS:
         return [p for p in sorted(military) if p != obj.party]
     return []
+
+
+def _not_agreed(tx: Tx, kind: Kind, object_id: str, owner: str) -> None:
+    """Refuse to touch a zone an in-force agreement brought into the world (it is the signatories', not its owner's).
+
+    Such a zone changes only when its agreement is amended, suspended or withdrawn.
+    """
+    if kind is not Kind.NFZ:
+        return
+    after: str | None = None
+    while True:
+        page = tx.agreements(owner, after, _AGREEMENT_PAGE)
+        for agreement in page:
+            if agreement.kind is not AgreementKind.NFZ:
+                continue
+            in_force = tx.in_force_version(agreement.id)
+            if in_force is not None and any(
+                isinstance(f, dict)
+                and isinstance(f.get("properties"), dict)
+                and f["properties"].get("kind") == kind.value
+                and f["properties"].get("id") == object_id
+                for f in in_force.body.get("features", [])
+            ):
+                raise Forbidden(
+                    f"{kind.value} {object_id!r} is in force under agreement {agreement.id!r}: "
+                    "it changes only when that agreement is amended or withdrawn"
+                )
+        if len(page) < _AGREEMENT_PAGE:
+            return
+        after = page[-1].id
 
 
 def _may_write(caller: Caller, obj: WorldObject) -> None:

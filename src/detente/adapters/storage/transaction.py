@@ -260,13 +260,6 @@ class Tx:
             for r in rows
         ]
 
-    def disclosed_to(self, intent_id: str) -> list[str]:
-        """The parties ever told of a conflict with this intent."""
-        rows = self.session.execute(
-            select(DisclosureRow.recipient).where(DisclosureRow.intent_id == intent_id).distinct()
-        )
-        return sorted(r for (r,) in rows)
-
     # -- notifications and the webhook outbox -------------------------------
 
     def notify(self, party: str, type: str, body: dict[str, Any], now: datetime) -> int:
