@@ -275,3 +275,15 @@ def test_paging_yields_every_visible_object_exactly_once(api: Api) -> None:
     assert {k for k in red if k[0] == "intent"} == {("intent", "r-0")}
     assert len(red) == 3 + 7 + 1
     assert len(keys(page(api, "secretariat", limit=500))) == 3 + 7 + 5
+
+
+def test_a_dry_run_that_names_another_partys_intent_is_in_its_access_log(api: Api) -> None:
+    file(api, "blue", intent("b1", 38.0, 35.0, size=0.05))
+    probe = api.client.post(
+        "/intents", params={"dry_run": "true"}, headers=api.headers["red"], json={"intent": intent("probe", 38.0, 35.0)}
+    )
+    assert probe.status_code == 200, probe.text
+    assert [c["other"]["id"] for c in probe.json()["conflicts"]] == ["b1"]
+    log = api.client.get("/access-log", headers=api.headers["blue"]).json()
+    assert [(e["party"], e["kind"], e["id"], e["via"]) for e in log] == [("red", "intent", "b1", "dry-run")]
+    assert log[0]["member"] == api.members["red"]

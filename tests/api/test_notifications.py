@@ -26,6 +26,7 @@ import pytest
 import uvicorn
 from tests.api.world import PARTIES, Api, intent, world_document
 
+from detente.adapters.api import routes_notifications
 from detente.adapters.api.app import create_app
 from detente.adapters.interop.scenario import ScenarioCodec, parse_scenario
 from detente.adapters.storage import Store, open_store
@@ -465,3 +466,20 @@ def test_a_notification_reaches_the_partys_webhook_signed(tmp_path: Path, receiv
         # Nothing else arrives (the refused filing left nothing in the outbox).
         time.sleep(1.0)
         assert len(receiver.requests) == 1
+
+
+def test_a_revoked_token_ends_an_open_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes_notifications, "KEEPALIVE_S", 0.5)
+    with serve(tmp_path, webhooks=False) as live, live.client() as c:
+        me = c.get("/me", headers=live.headers["red"]).json()
+        tokens = c.get(f"/members/{me['member']}/tokens", headers=live.headers["red"]).json()
+        timeout = httpx.Timeout(10.0, read=10.0)
+        with c.stream("GET", "/notifications/stream", headers=live.headers["red"], timeout=timeout) as stream:
+            events = sse_events(stream)
+            revoked = c.delete(f"/tokens/{tokens[0]['id']}", headers=live.headers["secretariat"])
+            assert revoked.status_code == 204
+            started = time.monotonic()
+            (last,) = take(events, 1)
+            assert last.event == "token.invalid"
+            assert list(events) == []  # the server closed the stream
+            assert time.monotonic() - started < 5

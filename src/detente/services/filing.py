@@ -87,10 +87,11 @@ def file(
     _may_file(caller, intent)
     justification = _justification(justification)
     if dry_run:
-        with m.store.read() as tx:
+        with m.store.write(world=False) as tx:
             version = tx.version()
-            checked = _check(tx, intent)
-        return Outcome(intent, False, version, [c for c, _ in checked])
+            conflicts = [c for c, _ in _check(tx, intent)]
+            _log_probe(tx, caller, conflicts, m.clock.now())
+        return Outcome(intent, False, version, conflicts)
     if checked_version is None:
         raise InvalidInput([Problem("world-version", "state the world version you checked against (world_version)")])
     now = m.clock.now()
@@ -176,6 +177,25 @@ def show(m: Mechanism, caller: Caller, intent_id: str) -> tuple[WorldObject | No
 
 
 # -- the check ---------------------------------------------------------------
+
+
+def _log_probe(tx: Tx, caller: Caller, conflicts: list[Conflict], now: datetime) -> None:
+    """A dry run names other parties' intents without telling them: log it where the owner can read it.
+
+    A dry run is how a planner avoids conflicts, so it is not refused; but
+    repeated wide dry runs would map another party's plans, so each other
+    party's intent a dry run reports goes into the access log (``via``
+    ``dry-run``), which that party reads at ``GET /access-log``.
+    """
+    keys = list(
+        dict.fromkeys(
+            (c.other_kind, c.other_id)
+            for c in conflicts
+            if c.other_kind is Kind.INTENT and c.other_party != caller.party
+        )
+    )
+    seen = [obj for obj, _ in tx.objects(keys)]
+    tx.log_access(party=caller.party, member=caller.member, objects=seen, via="dry-run", now=now)
 
 
 def _check(tx: Tx, intent: WorldObject) -> list[tuple[Conflict, int]]:

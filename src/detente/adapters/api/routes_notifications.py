@@ -26,7 +26,9 @@ from detente.adapters.api.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from detente.services import notifications
+from detente.domain.errors import Unauthenticated
+from detente.services import accounts, notifications
+from detente.services.context import Mechanism
 
 router = APIRouter(responses=AUTHED, tags=["notifications"])
 
@@ -91,10 +93,24 @@ async def stream(
             idle += POLL_S
             if idle >= KEEPALIVE_S:
                 idle = 0.0
+                if not await run_in_threadpool(_still_valid, m, request):
+                    yield "event: token.invalid\ndata: {}\n\n"
+                    return
                 yield ": keep-alive\n\n"
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _still_valid(m: Mechanism, request: Request) -> bool:
+    """Whether the stream's token is still good: a revoked or expired token ends an open stream."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    try:
+        accounts.authenticate(m, token if scheme.lower() == "bearer" else None)
+    except Unauthenticated:
+        return False
+    return True
 
 
 @router.get("/webhooks")
