@@ -89,7 +89,7 @@ def file(
     if dry_run:
         with m.store.write(world=False) as tx:
             version = tx.version()
-            conflicts = [c for c, _ in _check(tx, intent)]
+            conflicts = [c for c, _ in _check(tx, intent)[1]]
             _log_probe(tx, caller, conflicts, m.clock.now())
         return Outcome(intent, False, version, conflicts)
     if checked_version is None:
@@ -102,7 +102,7 @@ def file(
                 [Problem("world-version", f"world_version {checked_version} is not a version (now {version})")]
             )
         _may_take_id(tx, caller, intent, amend)
-        checked = _check(tx, intent)
+        world, checked = _check(tx, intent)
         conflicts = [c for c, _ in checked]
         new = [c for c, changed in checked if changed > checked_version]
         if new:
@@ -124,7 +124,6 @@ def file(
             justification=justification if blocking else None,
             now=now,
         )
-        world = _world_of(tx, intent, conflicts)
         told = _disclose(tx, world, intent, conflicts, filing_id, justification if blocking else None, now, version)
         for party in sorted(told_before - set(told)):
             tx.notify(party, "intent.amended", _withdrawn_body(intent, filing_id, version), now)
@@ -198,8 +197,12 @@ def _log_probe(tx: Tx, caller: Caller, conflicts: list[Conflict], now: datetime)
     tx.log_access(party=caller.party, member=caller.member, objects=seen, via="dry-run", now=now)
 
 
-def _check(tx: Tx, intent: WorldObject) -> list[tuple[Conflict, int]]:
-    """Every conflict of the intent, each with the world version its cause last changed at."""
+def _check(tx: Tx, intent: WorldObject) -> tuple[World, list[tuple[Conflict, int]]]:
+    """Every conflict of the intent, each with the world version its cause last changed at.
+
+    Also returns the small world of candidates it was decided in, which
+    holds every object in conflict: the disclosures are cut from it.
+    """
     parties = tx.parties()
     minima, separation_changed = tx.separation()
     reach = minima_for(intent.category, minima)
@@ -217,7 +220,7 @@ def _check(tx: Tx, intent: WorldObject) -> list[tuple[Conflict, int]]:
         if conflict.type is ConflictType.SEPARATION:
             when = max(when, separation_changed)
         out.append((conflict, when))
-    return out
+    return world, out
 
 
 def _query_boxes(intent: WorldObject, horizontal_m: float, vertical_m: float | None) -> list[Box4D]:
@@ -237,15 +240,6 @@ def _query_boxes(intent: WorldObject, horizontal_m: float, vertical_m: float | N
             alt = AltitudeBand()
         boxes.append(Box4D(min_lon, min_lat, max_lon, max_lat, alt, vol.time))
     return boxes
-
-
-def _world_of(tx: Tx, intent: WorldObject, conflicts: list[Conflict]) -> World:
-    """A world holding the objects in conflict, to cut each party's disclosure from."""
-    minima, _ = tx.separation()
-    world = World(tx.parties(), minima)
-    keys = list(dict.fromkeys((c.other_kind, c.other_id) for c in conflicts))
-    world.add_many(obj for obj, _ in tx.objects(keys))
-    return world
 
 
 def _disclose(

@@ -107,10 +107,12 @@ class Tx:
         found: list[tuple[WorldObject, int]] = []
         for start in range(0, len(keys), 500):
             chunk = [(k.value, i) for k, i in keys[start : start + 500]]
-            rows = self.session.scalars(
-                select(VolumeRow).where(tuple_(VolumeRow.kind, VolumeRow.object_id).in_(chunk)).order_by(VolumeRow.id)
+            # Core rows, not ORM entities: the converter reads attributes only, and this is the filing's hot path.
+            table = VolumeRow.__table__
+            rows = self.session.execute(
+                select(table).where(tuple_(table.c.kind, table.c.object_id).in_(chunk)).order_by(table.c.id)
             ).all()
-            groups: dict[tuple[str, str], list[VolumeRow]] = {}
+            groups: dict[tuple[str, str], list[Any]] = {}
             for row in rows:
                 groups.setdefault((row.kind, row.object_id), []).append(row)
             found.extend((convert.object_from_rows(g), max(r.changed_version for r in g)) for g in groups.values())
