@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/serve_load.py --backends sqlite postgis --per-client 300
+    .venv/bin/python bench/serve_load.py --backends sqlite postgis --per-client 150
     .venv/bin/python bench/serve_load.py --quick                    # a smoke run, a few hundred filings
     .venv/bin/python bench/serve_load.py --backends postgis --workers 2
     .venv/bin/python bench/serve_load.py --backends sqlite --profile --quick
@@ -96,8 +96,9 @@ class Traffic:
     filing) stays the same however long the run, and the intents a filing
     conflicts with are mostly recent ones, i.e. the ones concurrent clients
     are filing at the same moment: the overlapping traffic of the issue.
-    With the defaults and the air minima (9,260 m, 305 m) a filing conflicts
-    with about two earlier intents of other parties.
+    With the defaults and the air minima (9,260 m, 305 m), 4 parties and 16
+    clients, 85-90 % of filings conflict with at least one earlier intent of
+    another party, 3.1 on average (measured and printed by every run).
     """
 
     lon0: float = 36.0
@@ -964,7 +965,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--parties", type=int, default=4)
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients per party")
-    ap.add_argument("--per-client", type=int, default=300, help="measured filings per client")
+    ap.add_argument("--per-client", type=int, default=150, help="measured filings per client")
     ap.add_argument("--warmup", type=int, default=10, help="warm-up filings per client (not measured)")
     ap.add_argument(
         "--spacing-s",

@@ -406,3 +406,29 @@ def test_a_party_may_revoke_its_own_token(api: Api) -> None:
     token_id = bearer.removeprefix("dtk_").split(".")[0]
     assert api.client.delete(f"/tokens/{token_id}", headers=api.headers["blue"]).status_code == 204
     assert_problem(api.client.get("/me", headers=api.headers["blue"]), 401, "unauthenticated")
+
+
+def test_a_database_busy_past_its_timeout_is_a_503_and_nothing_is_stored(sqlite_api: Api) -> None:
+    """SQLite gives up waiting for the write lock after busy_timeout (10 s): a 503 says "retry", not a 500."""
+    import sqlite3
+
+    database = sqlite_api.store.engine.url.database
+    assert database is not None
+    version = sqlite_api.version()
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        r = sqlite_api.client.post(
+            "/intents",
+            headers=sqlite_api.headers["red"],
+            json={"intent": intent("busy", 44.0, 30.0), "world_version": version},
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["type"] == "/problems/busy"
+    assert sqlite_api.version() == version
+    assert sqlite_api.client.get("/intents/busy", headers=sqlite_api.headers["red"]).status_code == 404

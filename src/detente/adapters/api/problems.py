@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,6 +118,18 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request)
 
 
+def _busy(request: Request, exc: Exception) -> JSONResponse:
+    """The database gave up waiting for its write lock: nothing was stored, try again shortly.
+
+    A 503 with ``Retry-After`` tells a client it is safe to re-send, where a
+    500 would leave it unsure whether its filing went through.
+    """
+    log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+    response = problem(503, "busy", "Busy", "the database is busy; nothing was stored, retry shortly", request)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "internal", "Internal error", "an unexpected error; it was logged", request)
@@ -126,6 +139,7 @@ def install(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES) -> None:
     app.add_exception_handler(DetenteError, _detente_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _busy)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _document_problems(app)
