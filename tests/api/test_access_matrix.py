@@ -23,8 +23,7 @@ The meta-tests fail when an endpoint of the app has no rows (or lacks a row
 for one of :data:`ROLES`) and when a row names no endpoint, so a new
 endpoint cannot be added without saying who may call it.
 
-A row with a ``bug`` states the right status and is a strict xfail until
-the bug is fixed.  Some answers are recorded as they are, not as they would
+Some answers are recorded as they are, not as they would
 ideally be: object and intent ids are one namespace for all parties, so a
 POST with an id another party holds answers 409 (which tells the caller
 that id is taken); a party that may see an agreement without being named
@@ -96,8 +95,6 @@ class Row:
     #: Which variant of the request, when the path does not say (e.g. the kind posted).
     target: str = ""
     body: Any = field(default=None, compare=False)
-    #: A known bug: the row states the right status and is expected to fail until it is fixed.
-    bug: str = ""
 
     @property
     def id(self) -> str:
@@ -118,12 +115,10 @@ def rows(
     body: Any = None,
     target: str = "",
     unauthenticated: bool = True,
-    bugs: dict[str, str] | None = None,
 ) -> list[Row]:
     """The rows of one request: one per actor, plus 401 without a token and with a bad one."""
     statuses = {NO_TOKEN: 401, BAD_TOKEN: 401, **expected} if unauthenticated else expected
-    bugs = bugs or {}
-    return [Row(method, path, actor, status, target, body, bugs.get(actor, "")) for actor, status in statuses.items()]
+    return [Row(method, path, actor, status, target, body) for actor, status in statuses.items()]
 
 
 def also(method: str, path: str, expected: dict[str, int], **options: Any) -> list[Row]:
@@ -189,7 +184,6 @@ AID_SITE = site("aid-hospital", 36.5, 35.5)
 AID_MOVE = movement("aid-convoy", 36.6, 35.0)
 BLUE_AMENDED = filing(BLUE_INTENT, *BLUE_INTENT_AT)
 
-#: Known bugs, by actor: those rows state the right status and are strict xfails until fixed.
 
 # -- the matrix ----------------------------------------------------------------
 
@@ -280,10 +274,7 @@ ROWS: list[Row] = [
 
 
 def params(selected: list[Row]) -> list[Any]:
-    return [
-        pytest.param(row, id=row.id, marks=[pytest.mark.xfail(strict=True, reason=row.bug)] if row.bug else [])
-        for row in selected
-    ]
+    return [pytest.param(row, id=row.id) for row in selected]
 
 
 # -- the world every row starts from --------------------------------------------------------
@@ -492,7 +483,7 @@ def test_access(row: Row, fresh: Matrix) -> None:
 
 
 #: Reads change nothing a row looks at, so they can share one world: they run again on each backend.
-READ_ROWS = [row for row in ROWS if row.method == "GET" and row.path != STREAM and not row.bug]
+READ_ROWS = [row for row in ROWS if row.method == "GET" and row.path != STREAM]
 
 
 def test_reads_on_each_backend(api: Api) -> None:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from tests.api.world import PARTIES, Api, intent, world_document
+from tests.http_receiver import Receiver
 
 from detente.adapters.api import routes_notifications
 from detente.adapters.api.app import create_app
@@ -352,54 +352,6 @@ def test_another_partys_stream_stays_quiet(live: Live) -> None:
 
 
 # -- webhooks, end to end ---------------------------------------------------------
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """A real HTTP server in a thread that records every POST and answers 204."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._lock:
-                    receiver.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/detente"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def wait_for(self, n: int, timeout_s: float = 10.0) -> list[Received]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.requests) >= n:
-                    return list(self.requests)
-            time.sleep(0.05)
-        with self._lock:
-            raise AssertionError(f"expected {n} webhook request(s) within {timeout_s} s, got {len(self.requests)}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from detente.adapters.storage import Box4D, Store, convert, normalise_url, open_store
 from detente.adapters.storage.migrate import downgrade
 from detente.adapters.storage.store import Candidate
+from detente.adapters.storage.transaction import Tx
 from detente.domain.errors import InvalidInput
 from detente.domain.geo.footprint import Footprint
 from detente.domain.geo.intervals import AltitudeBand, TimeWindow
@@ -245,10 +246,11 @@ def test_failure_midway_keeps_the_previous_world(store: Store, monkeypatch: pyte
 def test_failure_after_every_insert_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     store.replace_world(every_kind())
 
-    def boom(session: object) -> int:
+    def boom(tx: object, version: int) -> None:
         raise RuntimeError("power cut after the inserts")
 
-    monkeypatch.setattr(Store, "_bump", staticmethod(boom))
+    # the last step of replace_world, after every insert
+    monkeypatch.setattr(Tx, "separation_changed", boom)
     with pytest.raises(RuntimeError, match="power cut"):
         store.replace_world(small_world())
     monkeypatch.undo()

@@ -12,17 +12,15 @@ import asyncio
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
+from tests.http_receiver import Receiver, Seen
 
 from detente.adapters.notify.webhooks import (
     MAX_ATTEMPTS,
@@ -39,72 +37,6 @@ from detente.services.context import FixedClock
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 SECRET = "whsec-blue-1"
 BODY = {"intent": "op-1", "conflicts": 2, "note": "überflug"}
-
-
-# -- a real receiver ----------------------------------------------------------
-
-
-@dataclass
-class Seen:
-    """One request the receiver got."""
-
-    method: str
-    path: str
-    headers: dict[str, str]  # names in lower case
-    body: bytes
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that timed out and hung up is expected in the timeout test
-
-
-class Receiver:
-    """An HTTP server in a background thread answering ``statuses`` in turn (then 200)."""
-
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.statuses: list[int] = []
-        self.delay_s = 0.0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver._answer(self)
-
-            do_GET = do_POST
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length", "0"))
-        body = handler.rfile.read(length)
-        with self._lock:
-            self.requests.append(
-                Seen(handler.command, handler.path, {k.lower(): v for k, v in handler.headers.items()}, body)
-            )
-            status = self.statuses.pop(0) if self.statuses else 200
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        handler.send_response(status)
-        if 300 <= status < 400:
-            handler.send_header("Location", self.url + "/elsewhere")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
 
 
 @pytest.fixture

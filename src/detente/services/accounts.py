@@ -59,7 +59,7 @@ def bootstrap(m: Mechanism, *, member_name: str = "admin", ttl: timedelta = DEFA
             tx.bump()
         member = Member(id=_new_member_id(), party=SECRETARIAT, name=member_name, created_at=now)
         tx.add_member(member)
-        bearer = _issue(tx, member, now, ttl)
+        _, bearer = _issue(tx, member, now, ttl)
     return member, bearer
 
 
@@ -106,10 +106,7 @@ def issue_token(m: Mechanism, caller: Caller, member_id: str, ttl: timedelta = D
     now = m.clock.now()
     with m.store.write(world=False) as tx:
         member = _visible_member(tx, caller, member_id)
-        bearer = _issue(tx, member, now, ttl)
-        token = tx.tokens(member.id)
-    issued = next(t for t in token if bearer.startswith(f"dtk_{t.id}."))
-    return issued, bearer
+        return _issue(tx, member, now, ttl)
 
 
 def list_tokens(m: Mechanism, caller: Caller, member_id: str) -> list[Token]:
@@ -127,19 +124,19 @@ def revoke_token(m: Mechanism, caller: Caller, token_id: str) -> None:
         tx.revoke_token(token_id, now)
 
 
-def _issue(tx: Tx, member: Member, now: datetime, ttl: timedelta) -> str:
+def _issue(tx: Tx, member: Member, now: datetime, ttl: timedelta) -> tuple[Token, str]:
+    """Store a new token for ``member``; returns it and the bearer string (never stored)."""
     token_id, secret, bearer = new_token_secret()
-    tx.add_token(
-        Token(
-            id=token_id,
-            member=member.id,
-            party=member.party,
-            secret_hash=hash_secret(secret),
-            created_at=now,
-            expires_at=now + ttl,
-        )
+    token = Token(
+        id=token_id,
+        member=member.id,
+        party=member.party,
+        secret_hash=hash_secret(secret),
+        created_at=now,
+        expires_at=now + ttl,
     )
-    return bearer
+    tx.add_token(token)
+    return token, bearer
 
 
 def _visible_member(tx: Tx, caller: Caller, member_id: str) -> Member:

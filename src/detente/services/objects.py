@@ -117,8 +117,7 @@ def concerned_by(obj: WorldObject, parties: dict[str, Party]) -> list[str]:
     """The parties told when a zone, site or movement appears or goes: those it binds or protects against."""
     military = frozenset(p.id for p in parties.values() if p.role is Role.MILITARY)
     if obj.kind is Kind.NFZ:
-        bound = [p for p in sorted(military) if any(nfz_binds(obj, p, purpose, military) for purpose in ("armed",))]
-        return [p for p in bound if p != obj.party]
+        return [p for p in sorted(military) if p != obj.party and nfz_binds(obj, p, "armed", military)]
     if obj.kind in PROTECTED_KINDS:
         return [p for p in sorted(military) if p != obj.party]
     return []

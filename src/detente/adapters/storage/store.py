@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from detente.adapters.storage import convert
@@ -98,21 +98,6 @@ class Store:
         with self._read() as session:
             yield Tx(session, self.dialect)
 
-    @staticmethod
-    def _bump(session: Session) -> int:
-        """Count one more change to the world; returns the new version."""
-        bumped = session.execute(
-            update(WorldVersionRow)
-            .where(WorldVersionRow.id == 1)
-            .values(version=WorldVersionRow.version + 1)
-            .returning(WorldVersionRow.version)
-        )
-        return int(bumped.scalar_one())
-
-    @staticmethod
-    def _version(session: Session) -> int:
-        return int(session.execute(select(WorldVersionRow.version).where(WorldVersionRow.id == 1)).scalar_one())
-
     # -- the whole world ----------------------------------------------------
 
     def replace_world(self, scenario: Scenario) -> None:
@@ -127,8 +112,9 @@ class Store:
         meta = convert.meta_row(scenario.name, scenario.separation, scenario.extra)
         parties = [convert.party_row(p) for p in scenario.parties.values()]
         volumes = [row for obj in scenario.objects.values() for row in convert.volume_rows(obj)]
-        with self._write() as session:
-            version = self._bump(session)
+        with self.write() as tx:
+            session = tx.session
+            version = tx.bump()
             for row in volumes:
                 row["changed_version"] = version
             for table in (VolumeRow, PartyRow, ScenarioMetaRow):
@@ -138,7 +124,7 @@ class Store:
                 session.execute(insert(PartyRow), parties)
             if volumes:
                 session.execute(insert(VolumeRow), volumes)
-            session.execute(update(WorldVersionRow).where(WorldVersionRow.id == 1).values(separation_version=version))
+            tx.separation_changed(version)
 
     def load_world(self) -> Scenario:
         """The stored world (empty, named ``""``, when none was stored)."""
@@ -150,8 +136,9 @@ class Store:
         What an in-memory index is rebuilt from: it then follows the changes
         made after this version.
         """
-        with self._read() as session:
-            version = self._version(session)
+        with self.read() as tx:
+            session = tx.session
+            version = tx.version()
             meta = session.get(ScenarioMetaRow, 1)
             parties = [convert.party_from_row(r) for r in session.scalars(select(PartyRow).order_by(PartyRow.id))]
             objects = convert.objects_from_rows(session.scalars(select(VolumeRow).order_by(VolumeRow.id)))
@@ -169,37 +156,26 @@ class Store:
 
     def put_object(self, obj: WorldObject) -> None:
         """Add the object, or replace the stored object of the same kind and id."""
-        rows = convert.volume_rows(obj)
-        with self._write() as session:
-            version = self._bump(session)
-            for row in rows:
-                row["changed_version"] = version
-            session.execute(delete(VolumeRow).where(VolumeRow.kind == obj.kind.value, VolumeRow.object_id == obj.id))
-            session.execute(insert(VolumeRow), rows)
+        with self.write() as tx:
+            tx.put_object(obj, tx.bump())
 
     def delete_object(self, kind: Kind | str, id: str) -> bool:
         """Delete the object; False (and no new version) when there was none."""
-        with self._write() as session:
-            deleted = session.execute(
-                delete(VolumeRow).where(VolumeRow.kind == Kind(kind).value, VolumeRow.object_id == id)
-            )
-            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+        with self.write() as tx:
+            if not tx.delete_object(Kind(kind), id):
                 return False
-            self._bump(session)
+            tx.bump()
             return True
 
     def get_object(self, kind: Kind | str, id: str) -> WorldObject | None:
         """The stored object, or None."""
-        with self._read() as session:
-            rows = list(
-                session.scalars(select(VolumeRow).where(VolumeRow.kind == Kind(kind).value, VolumeRow.object_id == id))
-            )
-            return convert.object_from_rows(rows) if rows else None
+        with self.read() as tx:
+            return tx.get_object(Kind(kind), id)
 
     def world_version(self) -> int:
         """How many changes the world has had: 0 for a new database."""
-        with self._read() as session:
-            return self._version(session)
+        with self.read() as tx:
+            return tx.version()
 
     # -- the 4D index -------------------------------------------------------
 

@@ -91,6 +91,10 @@ class Tx:
             self.session.execute(insert(ScenarioMetaRow), [row])
         else:
             self.session.execute(update(ScenarioMetaRow).where(ScenarioMetaRow.id == 1).values(**row))
+        self.separation_changed(version)
+
+    def separation_changed(self, version: int) -> None:
+        """Record that the separation minima changed at world ``version``."""
         self.session.execute(update(WorldVersionRow).where(WorldVersionRow.id == 1).values(separation_version=version))
 
     # -- objects ------------------------------------------------------------
