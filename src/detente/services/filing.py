@@ -32,6 +32,7 @@ from detente.domain.geo.intervals import AltitudeBand
 from detente.domain.model import Kind, Role, WorldObject
 from detente.domain.rules import ConflictType, Severity, minima_for
 from detente.engine.world import World
+from detente.services import objects
 from detente.services.context import Mechanism
 from detente.services.ports import Tx
 
@@ -87,10 +88,11 @@ def file(
     _may_file(caller, intent)
     justification = _justification(justification)
     if dry_run:
-        with m.store.write(world=False) as tx:
+        with m.store.read() as tx:
             version = tx.version()
-            conflicts = [c for c, _ in _check(tx, intent)[1]]
-            _log_probe(tx, caller, conflicts, m.clock.now())
+            world, checked = _check(tx, intent)
+        conflicts = [c for c, _ in checked]
+        objects.log_reads(m, caller, _probed(world, caller, conflicts), via="dry-run")
         return Outcome(intent, False, version, conflicts)
     if checked_version is None:
         raise InvalidInput([Problem("world-version", "state the world version you checked against (world_version)")])
@@ -178,23 +180,18 @@ def show(m: Mechanism, caller: Caller, intent_id: str) -> tuple[WorldObject | No
 # -- the check ---------------------------------------------------------------
 
 
-def _log_probe(tx: Tx, caller: Caller, conflicts: list[Conflict], now: datetime) -> None:
-    """A dry run names other parties' intents without telling them: log it where the owner can read it.
+def _probed(world: World, caller: Caller, conflicts: list[Conflict]) -> list[WorldObject]:
+    """The other parties' intents a dry run names: they go in those parties' access logs.
 
     A dry run is how a planner avoids conflicts, so it is not refused; but
-    repeated wide dry runs would map another party's plans, so each other
-    party's intent a dry run reports goes into the access log (``via``
-    ``dry-run``), which that party reads at ``GET /access-log``.
+    repeated wide dry runs would map another party's plans without telling
+    it, so each such intent is logged (``via`` ``dry-run``) where its owner
+    reads it, ``GET /access-log``.
     """
-    keys = list(
-        dict.fromkeys(
-            (c.other_kind, c.other_id)
-            for c in conflicts
-            if c.other_kind is Kind.INTENT and c.other_party != caller.party
-        )
+    keys = dict.fromkeys(
+        (c.other_kind, c.other_id) for c in conflicts if c.other_kind is Kind.INTENT and c.other_party != caller.party
     )
-    seen = [obj for obj, _ in tx.objects(keys)]
-    tx.log_access(party=caller.party, member=caller.member, objects=seen, via="dry-run", now=now)
+    return [world.get(key) for key in keys]
 
 
 def _check(tx: Tx, intent: WorldObject) -> tuple[World, list[tuple[Conflict, int]]]:

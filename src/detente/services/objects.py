@@ -76,13 +76,13 @@ def withdraw(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> int:
 
 def read(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> WorldObject:
     """One object the caller may see; a read of protected data is logged."""
-    with m.store.write(world=False) as tx:
+    with m.store.read() as tx:
         obj = tx.get_object(kind, object_id)
-        seen = Sight.NONE if obj is None else sight(caller.role, caller.party, kind, obj.party)
-        if obj is None or seen is Sight.NONE:
-            raise NotFound(f"no {kind.value} {object_id!r}")
-        if seen is Sight.LOGGED:
-            tx.log_access(party=caller.party, member=caller.member, objects=[obj], via="read", now=m.clock.now())
+    seen = Sight.NONE if obj is None else sight(caller.role, caller.party, kind, obj.party)
+    if obj is None or seen is Sight.NONE:
+        raise NotFound(f"no {kind.value} {object_id!r}")
+    if seen is Sight.LOGGED:
+        log_reads(m, caller, [obj], via="read")
     return obj
 
 
@@ -97,7 +97,7 @@ def browse(
 ) -> Page:
     """A page of the objects the caller may see, by (kind, id); protected reads are logged."""
     limit = max(1, min(limit, MAX_PAGE))
-    with m.store.write(world=False) as tx:
+    with m.store.read() as tx:
         found = tx.list_objects(
             party=caller.party,
             other_kinds=visible_kinds(caller.role),
@@ -106,11 +106,21 @@ def browse(
             after=after,
             limit=limit,
         )
-        protected = [o for o in found if o.kind in PROTECTED_KINDS and o.party != caller.party]
-        tx.log_access(party=caller.party, member=caller.member, objects=protected, via="list", now=m.clock.now())
         version = tx.version()
+    log_reads(m, caller, [o for o in found if o.kind in PROTECTED_KINDS and o.party != caller.party], via="list")
     last = (found[-1].kind.value, found[-1].id) if len(found) == limit else None
     return Page(objects=found, next_after=last, world_version=version)
+
+
+def log_reads(m: Mechanism, caller: Caller, objects: list[WorldObject], *, via: str) -> None:
+    """Write the caller's reads of other parties' protected data to the access log.
+
+    Its own short write, only when there is something to log, so plain reads
+    never wait for the write lock (SQLite has one writer at a time).
+    """
+    if objects:
+        with m.store.write(world=False) as tx:
+            tx.log_access(party=caller.party, member=caller.member, objects=objects, via=via, now=m.clock.now())
 
 
 def concerned_by(obj: WorldObject, parties: dict[str, Party]) -> list[str]:
