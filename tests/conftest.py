@@ -37,6 +37,18 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Log-signing keys of the PostgreSQL stores in a temporary directory, not the working directory."""
+    previous = os.environ.get("DETENTE_AUDIT_KEYS")
+    os.environ["DETENTE_AUDIT_KEYS"] = str(tmp_path_factory.mktemp("audit-keys"))
+    yield
+    if previous is None:
+        del os.environ["DETENTE_AUDIT_KEYS"]
+    else:
+        os.environ["DETENTE_AUDIT_KEYS"] = previous
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: os.PathLike[str]) -> str:
     return f"sqlite:///{os.path.join(tmp_path, 'detente.sqlite')}"

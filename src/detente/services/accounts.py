@@ -66,7 +66,7 @@ def bootstrap(m: Mechanism, *, member_name: str = "admin", ttl: timedelta = DEFA
 def add_party(m: Mechanism, caller: Caller, party: Party) -> Party:
     _secretariat_only(caller, "create parties")
     check_id(party.id, "party")
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         if tx.party(party.id) is not None:
             raise AlreadyExists(f"party {party.id!r} already exists")
         tx.add_party(party)
@@ -83,7 +83,7 @@ def add_member(m: Mechanism, caller: Caller, *, party: str, name: str) -> Member
     """A new member of ``party``: by the secretariat, or by a member of that party."""
     _same_party_or_secretariat(caller, party, "add members to")
     now = m.clock.now()
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         if tx.party(party) is None:
             raise NotFound(f"no party {party!r}")
         member = Member(id=_new_member_id(), party=party, name=name, created_at=now)
@@ -104,7 +104,7 @@ def issue_token(m: Mechanism, caller: Caller, member_id: str, ttl: timedelta = D
     if not timedelta(minutes=1) <= ttl <= MAX_TOKEN_TTL:
         raise InvalidInput([Problem("token-ttl", f"a token lives between 1 minute and {MAX_TOKEN_TTL.days} days")])
     now = m.clock.now()
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         member = _visible_member(tx, caller, member_id)
         return _issue(tx, member, now, ttl)
 
@@ -117,7 +117,7 @@ def list_tokens(m: Mechanism, caller: Caller, member_id: str) -> list[Token]:
 
 def revoke_token(m: Mechanism, caller: Caller, token_id: str) -> None:
     now = m.clock.now()
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         token = tx.token(token_id)
         if token is None or (caller.role is not Role.SECRETARIAT and token.party != caller.party):
             raise NotFound(f"no token {token_id!r}")

@@ -35,6 +35,7 @@ from detente.domain.agreements import (
 )
 from detente.domain.errors import Forbidden, InvalidInput, NotFound, Problem
 from detente.domain.model import Category, Kind, Minima, Party, Role, WorldObject
+from detente.services import audit
 from detente.services.context import Mechanism
 from detente.services.ports import Tx
 
@@ -58,7 +59,7 @@ def propose(
         raise Forbidden(f"{caller.party} may propose only agreements it is a party to (or ask the secretariat)")
     now = m.clock.now()
     agreement_id = f"agr-{secrets.token_hex(5)}"
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         known = tx.parties()
         canonical = _validate(m, tx, agreement_id, kind, named, caller.party, body, known)
         agreement = Agreement(
@@ -84,7 +85,7 @@ def propose(
 def amend(m: Mechanism, caller: Caller, agreement_id: str, *, title: str | None, body: dict[str, Any]) -> Agreement:
     """A new version of an agreement with a new body; the same parties must sign it."""
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         current = _visible(tx, caller, agreement_id)
         if caller.party not in current.parties and caller.role is not Role.SECRETARIAT:
             raise Forbidden(f"{caller.party} is not a party to agreement {agreement_id}")
@@ -110,12 +111,16 @@ def amend(m: Mechanism, caller: Caller, agreement_id: str, *, title: str | None,
         return _latest(tx, agreement_id)
 
 
-def sign(m: Mechanism, caller: Caller, agreement_id: str, version: int) -> Agreement:
+def sign(
+    m: Mechanism, caller: Caller, agreement_id: str, version: int, signature: dict[str, Any] | None = None
+) -> Agreement:
+    """Sign one version; a party with a registered key signs ``audit.decision_statement`` with it."""
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         agreement = _version(tx, caller, agreement_id, version)
         status = after_sign(agreement, caller.party)
-        tx.add_decision(agreement_id, version, caller.party, caller.member, Decision.SIGNED, None, now)
+        block = audit.signed(tx, caller, audit.decision_statement(caller.party, agreement, "sign"), signature)
+        tx.add_decision(agreement_id, version, caller.party, caller.member, Decision.SIGNED, None, now, block)
         if status is Status.IN_FORCE:
             _enter_force(m, tx, agreement, now)
             event = "agreement.in_force"
@@ -130,7 +135,7 @@ def sign(m: Mechanism, caller: Caller, agreement_id: str, version: int) -> Agree
 
 def reject(m: Mechanism, caller: Caller, agreement_id: str, version: int, reason: str | None) -> Agreement:
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         agreement = _version(tx, caller, agreement_id, version)
         status = after_reject(agreement, caller.party)
         tx.add_decision(agreement_id, version, caller.party, caller.member, Decision.REJECTED, _reason(reason), now)
@@ -144,7 +149,7 @@ def reject(m: Mechanism, caller: Caller, agreement_id: str, version: int, reason
 def withdraw(m: Mechanism, caller: Caller, agreement_id: str, reason: str | None) -> Agreement:
     """Suspend the version in force (or withdraw the pending proposal); everyone concerned is told."""
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         latest = _visible(tx, caller, agreement_id)
         target = tx.in_force_version(agreement_id) or latest
         status = after_withdraw(target, caller.party)
@@ -410,7 +415,8 @@ def _may_see(caller: Caller, agreement: Agreement) -> bool:
 
 
 def _sign_as_proposer(tx: Tx, agreement: Agreement, caller: Caller, now: datetime) -> None:
-    if caller.party in agreement.parties:
+    """Proposing is signing, unless the party signs with its own key: then it signs explicitly."""
+    if caller.party in agreement.parties and not audit.active_keys(tx, caller.party):
         tx.add_decision(agreement.id, agreement.version, caller.party, caller.member, Decision.SIGNED, None, now)
 
 

@@ -97,7 +97,7 @@ def file(
     if checked_version is None:
         raise InvalidInput([Problem("world-version", "state the world version you checked against (world_version)")])
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         version = tx.version()
         if checked_version > version or checked_version < 0:
             raise InvalidInput(
@@ -135,7 +135,7 @@ def file(
 def cancel(m: Mechanism, caller: Caller, intent_id: str) -> int:
     """Cancel a filed intent; every party told of its conflicts is told it is gone."""
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         intent = tx.get_object(Kind.INTENT, intent_id)
         if intent is None or intent.party != caller.party:
             raise NotFound(f"{caller.party} has no filed intent {intent_id!r}")

@@ -35,7 +35,7 @@ def since(m: Mechanism, party: str, after: int, limit: int = 100) -> list[dict[s
 def mark_read(m: Mechanism, caller: Caller, ids: list[int]) -> int:
     if len(ids) > MAX_PAGE:
         raise InvalidInput([Problem("ids", f"mark at most {MAX_PAGE} notifications at once")])
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         return tx.mark_read(caller.party, ids, m.clock.now())
 
 
@@ -53,7 +53,7 @@ def add_webhook(m: Mechanism, caller: Caller, url: str) -> tuple[str, str]:
         raise InvalidInput([Problem("url", "a webhook URL is an absolute http(s) URL of at most 2000 characters")])
     webhook_id = f"wh-{secrets.token_hex(6)}"
     secret = secrets.token_urlsafe(32)
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         if len(tx.webhooks(caller.party)) >= MAX_WEBHOOKS:
             raise InvalidInput([Problem("webhooks", f"a party has at most {MAX_WEBHOOKS} webhooks")])
         tx.add_webhook(id=webhook_id, party=caller.party, url=url, secret=secret, now=m.clock.now())
@@ -73,7 +73,7 @@ def deliveries(m: Mechanism, caller: Caller, webhook_id: str) -> list[dict[str, 
 
 
 def remove_webhook(m: Mechanism, caller: Caller, webhook_id: str) -> None:
-    with m.store.write(world=False) as tx:
+    with m.store.write(world=False, by=caller) as tx:
         if not tx.deactivate_webhook(caller.party, webhook_id):
             raise NotFound(f"no webhook {webhook_id!r}")
 

@@ -34,7 +34,7 @@ def declare(m: Mechanism, caller: Caller, obj: WorldObject, *, replace: bool = F
     """Add (or, with ``replace``, replace) one of the caller's own objects; returns the new world version."""
     _may_write(caller, obj)
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         owner = tx.object_party(obj.kind, obj.id)
         if replace and (owner is None or sight(caller.role, caller.party, obj.kind, owner) is Sight.NONE):
             # an object the caller may not see answers as one that does not exist
@@ -59,7 +59,7 @@ def withdraw(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> int:
     if kind in AGREED_KINDS:
         raise Forbidden(f"a {kind.value} leaves the world only when its agreement is withdrawn")
     now = m.clock.now()
-    with m.store.write() as tx:
+    with m.store.write(by=caller) as tx:
         obj = tx.get_object(kind, object_id)
         if obj is None or sight(caller.role, caller.party, kind, obj.party) is Sight.NONE:
             raise NotFound(f"no {kind.value} {object_id!r}")
@@ -119,7 +119,7 @@ def log_reads(m: Mechanism, caller: Caller, objects: list[WorldObject], *, via: 
     never wait for the write lock (SQLite has one writer at a time).
     """
     if objects:
-        with m.store.write(world=False) as tx:
+        with m.store.write(world=False, by=caller) as tx:
             tx.log_access(party=caller.party, member=caller.member, objects=objects, via=via, now=m.clock.now())
 
 

@@ -5,24 +5,33 @@ Every write is one transaction that first takes the world's write lock (the
 by bumping the world version, so writers are serialised in the database and
 each committed change has its own version number.  Reads run in one
 snapshot, so a world is never read half before and half after a change.
+
+Every write transaction ends by appending its audit entries to the Merkle
+log and signing the new tree head (``audit_log.append``), with the keys the
+store was opened with: a directory on disk, never the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from detente.adapters.storage import convert
+from detente.adapters.storage import audit_log, audit_rows, convert
 from detente.adapters.storage.box import Box4D
 from detente.adapters.storage.candidates import candidates_query
-from detente.adapters.storage.engine import create_store_engine, reader, writer
+from detente.adapters.storage.engine import create_store_engine, normalise_url, reader, writer
 from detente.adapters.storage.migrate import upgrade
 from detente.adapters.storage.tables import PartyRow, ScenarioMetaRow, VolumeRow, WorldVersionRow
-from detente.adapters.storage.transaction import Tx
+from detente.adapters.storage.transaction import Tx, object_audience
+from detente.audit.keys import EphemeralKeys, KeyDir
+from detente.domain.accounts import Caller
 from detente.domain.errors import InvalidInput, Problem
 from detente.domain.geo.volume import Volume4D
 from detente.domain.model import Kind, Scenario, WorldObject
@@ -34,8 +43,16 @@ Candidate = tuple[Kind, str, int]
 class Store:
     """The world in a database; build it with :func:`open_store`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: audit_log.Keys | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.engine = engine
+        self.keys: audit_log.Keys = keys if keys is not None else default_keys(engine.url.render_as_string(False))
+        #: The time written into audit entries and tree heads: the real time unless a test fixes it.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._reading = sessionmaker(reader(engine))
         self._writing = sessionmaker(writer(engine))
 
@@ -78,19 +95,27 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self, *, world: bool = True) -> Iterator[Tx]:
+    def write(self, *, world: bool = True, by: Caller | None = None) -> Iterator[Tx]:
         """One write transaction of a use case; ``world`` takes the world's write lock first.
 
         Writes that leave the world alone (reading a notification, a webhook
         delivery) pass ``world=False`` so they do not queue behind filings
-        on PostgreSQL (SQLite has one writer at a time anyway).
+        on PostgreSQL (SQLite has one writer at a time anyway).  ``by`` is
+        the member acting, named in the audit entries; the entries are
+        appended after the use case's last change, before the commit.
         """
-        if world:
-            with self._write() as session:
-                yield Tx(session, self.dialect)
-        else:
-            with self._writing.begin() as session:
-                yield Tx(session, self.dialect)
+        with self._write() if world else self._writing.begin() as session:
+            tx = Tx(session, self.dialect)
+            yield tx
+            self._append_audit(tx, by)
+
+    def _append_audit(self, tx: Tx, by: Caller | None) -> None:
+        if not tx.pending:
+            return
+        actor = None if by is None else {"party": by.party, "member": by.member}
+        indexes = audit_log.append(tx.session, self.dialect, tx.pending, actor=actor, at=self.clock(), keys=self.keys)
+        tx.logged = [(p.subject, p.type, i) for p, i in zip(tx.pending, indexes, strict=True)]
+        tx.pending = []
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -117,6 +142,10 @@ class Store:
             version = tx.bump()
             for row in volumes:
                 row["changed_version"] = version
+            before = {
+                prefix: {name for name, _ in audit_rows.all_states(session, audit_rows.RECORDS[prefix])}
+                for prefix in ("object", "party")
+            }
             for table in (VolumeRow, PartyRow, ScenarioMetaRow):
                 session.execute(delete(table))
             session.execute(insert(ScenarioMetaRow), [meta])
@@ -125,6 +154,7 @@ class Store:
             if volumes:
                 session.execute(insert(VolumeRow), volumes)
             tx.separation_changed(version)
+            _record_replaced(tx, scenario, before)
 
     def load_world(self) -> Scenario:
         """The stored world (empty, named ``""``, when none was stored)."""
@@ -198,16 +228,52 @@ class Store:
         return "\n".join(" ".join(str(v) for v in row) for row in rows)
 
 
+def _record_replaced(tx: Tx, scenario: Scenario, before: dict[str, set[str]]) -> None:
+    """Log a whole new world: the scenario, every party and object written, every one removed."""
+    everyone = [audit_log.EVERYONE]
+    tx.record("scenario.replaced", "scenario", everyone, data={"name": scenario.name})
+    session = tx.session
+    now = {prefix: dict(audit_rows.all_states(session, audit_rows.RECORDS[prefix])) for prefix in ("object", "party")}
+    for name, rows in now["party"].items():
+        tx.pending.append(audit_log.Pending("party.added", name, everyone, rows))
+    owners = {o.kind.value + "/" + o.id: o for o in scenario.objects.values()}
+    for name, rows in now["object"].items():
+        obj = owners[name.split("/", 1)[1]]
+        tx.pending.append(audit_log.Pending("object.put", name, object_audience(obj), rows))
+    for prefix, gone_type in (("party", "party.removed"), ("object", "object.deleted")):
+        for name in sorted(before[prefix] - set(now[prefix])):
+            tx.pending.append(audit_log.Pending(gone_type, name, everyone, None))
+
+
+def default_keys(url: str) -> audit_log.Keys:
+    """Where a store keeps its log-signing keys when not told.
+
+    ``DETENTE_AUDIT_KEYS`` (a directory) wins; a SQLite file keeps them in
+    ``<file>.keys/`` beside it; an in-memory database gets throw-away keys;
+    any other database uses ``./detente-audit-keys``.
+    """
+    configured = os.environ.get("DETENTE_AUDIT_KEYS")
+    if configured:
+        return KeyDir(Path(configured))
+    parsed = normalise_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        if not parsed.database or parsed.database == ":memory:":
+            return EphemeralKeys()
+        return KeyDir(Path(parsed.database + ".keys"))
+    return KeyDir(Path("detente-audit-keys"))
+
+
 def _as_box(box: Box4D | Volume4D) -> Box4D:
     return box if isinstance(box, Box4D) else Box4D.of_volume(box)
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
+def open_store(url: str | None = None, *, migrate: bool = True, keys: audit_log.Keys | None = None) -> Store:
     """A store on ``url`` (default ``sqlite:///detente.sqlite``), migrated to head.
 
-    ``postgresql://`` URLs use the psycopg 3 driver.
+    ``postgresql://`` URLs use the psycopg 3 driver.  ``keys`` sign the
+    audit log (default: see :func:`default_keys`).
     """
-    store = Store(create_store_engine(url))
+    store = Store(create_store_engine(url), keys)
     if migrate:
         store.migrate()
     return store

@@ -21,8 +21,11 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    Index,
     Integer,
+    LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -209,6 +212,10 @@ class NotificationRow(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The formal acknowledgement (not the same as reading): when, by whom, and the party's signature if any.
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acked_by: Mapped[str | None] = mapped_column(String, nullable=True)
+    ack_signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class WebhookRow(Base):
@@ -270,6 +277,8 @@ class DecisionRow(Base):
     decision: Mapped[str] = mapped_column(String)
     reason: Mapped[str | None] = mapped_column(String, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The party's own signature of its decision, when it has registered a key.
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AccessRow(Base):
@@ -285,3 +294,78 @@ class AccessRow(Base):
     owner: Mapped[str] = mapped_column(String)
     via: Mapped[str] = mapped_column(String)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PartyKeyRow(Base):
+    """A party's own Ed25519 public key, with which it signs acknowledgements and agreement decisions."""
+
+    __tablename__ = "party_keys"
+
+    key_id: Mapped[str] = mapped_column(String, primary_key=True)
+    party: Mapped[str] = mapped_column(String, index=True)
+    public_key: Mapped[str] = mapped_column(String)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntryRow(Base):
+    """One entry of the audit log: its canonical JSON text, as hashed into the Merkle tree.
+
+    ``type``, ``subject``, ``at`` and ``audience`` repeat fields of the entry
+    so it can be found without parsing; the verifier trusts only ``entry``.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_subject", "subject", "idx"),)
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    type: Mapped[str] = mapped_column(String)
+    subject: Mapped[str] = mapped_column(String)
+    audience: Mapped[list[str]] = mapped_column(JSON)
+    entry: Mapped[str] = mapped_column(Text)
+
+
+class AuditNodeRow(Base):
+    """A perfect subtree of the Merkle tree (level 0: the leaves), so any proof reads O(log n) rows."""
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditHeadRow(Base):
+    """A signed tree head: the log's size and root at a time, signed by the service's key."""
+
+    __tablename__ = "audit_heads"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditKeyRow(Base):
+    """A log-signing public key and the entry that introduced it (a copy; the log is the truth)."""
+
+    __tablename__ = "audit_keys"
+
+    key_id: Mapped[str] = mapped_column(String, primary_key=True)
+    public_key: Mapped[str] = mapped_column(String)
+    introduced_at: Mapped[int] = mapped_column(BigInteger)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AuditStateRow(Base):
+    """The log's one row: its id, size and current signing key; writers lock it to append in turn."""
+
+    __tablename__ = "audit_state"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_state_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log: Mapped[str] = mapped_column(String)
+    size: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str | None] = mapped_column(String, nullable=True)

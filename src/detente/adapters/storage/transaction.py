@@ -5,6 +5,12 @@ does all of its reads and writes through it, so the state change, what the
 parties are told (notifications and disclosures) and the webhook outbox
 commit together or not at all.  A write transaction that changes the world
 holds the world's write lock from its start (see ``Store``).
+
+Every method that changes a row also records an audit entry (``record``)
+carrying the row as it now stands; ``Store.write`` appends the entries to
+the Merkle log just before the transaction commits.  A new way of changing
+state must record its entry here too: ``detente audit verify --db`` reports
+any row that differs from what the log last said of it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from detente.adapters.storage import convert
+from detente.adapters.storage import audit_log, audit_rows, convert
+from detente.adapters.storage.audit_log import EVERYONE, Pending
 from detente.adapters.storage.box import Box4D
 from detente.adapters.storage.candidates import candidates_query, exact_conditions
 from detente.adapters.storage.tables import (
@@ -28,6 +35,7 @@ from detente.adapters.storage.tables import (
     FilingRow,
     MemberRow,
     NotificationRow,
+    PartyKeyRow,
     PartyRow,
     ScenarioMetaRow,
     TokenRow,
@@ -35,6 +43,9 @@ from detente.adapters.storage.tables import (
     WebhookRow,
     WorldVersionRow,
 )
+from detente.audit.heads import TreeHead
+from detente.audit.receipts import Receipt
+from detente.domain.access import SHARED_KINDS
 from detente.domain.accounts import Member, Token
 from detente.domain.agreements import Agreement, AgreementKind, Decision, Status
 from detente.domain.model import DEFAULT_SEPARATION, Category, Kind, Minima, Party, WorldObject
@@ -46,6 +57,73 @@ class Tx:
     def __init__(self, session: Session, dialect: str) -> None:
         self.session = session
         self.dialect = dialect
+        #: Audit entries to append when the transaction commits.
+        self.pending: list[Pending] = []
+        #: ``(subject, type, index)`` of each entry appended, once ``Store.write`` has appended them.
+        self.logged: list[tuple[str, str, int]] = []
+
+    # -- the audit trail ----------------------------------------------------
+
+    def record(
+        self,
+        type: str,
+        subject: str,
+        audience: Iterable[str],
+        *,
+        data: dict[str, Any] | None = None,
+        deleted: bool = False,
+    ) -> None:
+        """Log a change of ``subject``: its rows are read back now, as they will be committed."""
+        self.session.flush()
+        state = None if deleted else audit_rows.state(self.session, subject)
+        self.pending.append(Pending(type, subject, list(audience), state, data or {}))
+
+    def logged_index(self, subject: str, type: str) -> int:
+        """The log index this transaction gave its entry of ``type`` about ``subject``."""
+        for name, kind, index in reversed(self.logged):
+            if name == subject and kind == type:
+                return index
+        raise KeyError(f"no {type} entry about {subject} in this transaction")
+
+    # -- reading the audit log ----------------------------------------------
+
+    def audit_size(self) -> int:
+        return int(audit_log.log_state(self.session).size)
+
+    def audit_head(self, size: int | None = None) -> TreeHead | None:
+        """The latest signed tree head, or the one signed at exactly ``size`` entries."""
+        return audit_log.latest_head(self.session) if size is None else audit_log.head(self.session, size)
+
+    def audit_entry(self, index: int) -> dict[str, Any] | None:
+        """The entry's canonical text and where it is filed, or None."""
+        row = audit_log.entry(self.session, index)
+        if row is None:
+            return None
+        return {
+            "index": row.idx,
+            "type": row.type,
+            "subject": row.subject,
+            "audience": row.audience,
+            "entry": row.entry,
+        }
+
+    def audit_about(self, subject: str, type: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {"index": r.idx, "type": r.type, "subject": r.subject, "audience": r.audience, "at": r.at}
+            for r in audit_log.find(self.session, subject, type)
+        ]
+
+    def audit_receipt(self, index: int) -> Receipt:
+        return audit_log.receipt(self.session, index)
+
+    def audit_inclusion(self, index: int, size: int) -> list[bytes]:
+        return audit_log.inclusion(self.session, index, size)
+
+    def audit_consistency(self, old: int, new: int) -> list[bytes]:
+        return audit_log.consistency(self.session, old, new)
+
+    def audit_keys(self) -> list[dict[str, Any]]:
+        return audit_log.public_keys(self.session)
 
     # -- world version ------------------------------------------------------
 
@@ -74,6 +152,7 @@ class Tx:
 
     def add_party(self, party: Party) -> None:
         self.session.execute(insert(PartyRow), [convert.party_row(party)])
+        self.record("party.added", audit_rows.subject("party", party.id), [EVERYONE])
 
     def separation(self) -> tuple[dict[Category, Minima], int]:
         """The minima in force and the world version at which they last changed."""
@@ -92,6 +171,7 @@ class Tx:
         else:
             self.session.execute(update(ScenarioMetaRow).where(ScenarioMetaRow.id == 1).values(**row))
         self.separation_changed(version)
+        self.record("scenario.separation", "scenario", [EVERYONE])
 
     def separation_changed(self, version: int) -> None:
         """Record that the separation minima changed at world ``version``."""
@@ -133,10 +213,19 @@ class Tx:
         rows = convert.volume_rows(obj)
         for row in rows:
             row["changed_version"] = version
-        self.delete_object(obj.kind, obj.id)
+        self._delete_rows(obj.kind, obj.id)
         self.session.execute(insert(VolumeRow), rows)
+        self.record("object.put", audit_rows.subject("object", obj.kind.value, obj.id), object_audience(obj))
 
     def delete_object(self, kind: Kind, object_id: str) -> bool:
+        owner = self.object_party(kind, object_id)
+        if owner is None or not self._delete_rows(kind, object_id):
+            return False
+        audience = [EVERYONE] if kind in SHARED_KINDS else [owner]
+        self.record("object.deleted", audit_rows.subject("object", kind.value, object_id), audience, deleted=True)
+        return True
+
+    def _delete_rows(self, kind: Kind, object_id: str) -> bool:
         deleted = self.session.execute(
             delete(VolumeRow).where(VolumeRow.kind == kind.value, VolumeRow.object_id == object_id)
         )
@@ -180,6 +269,7 @@ class Tx:
 
     def add_member(self, member: Member) -> None:
         self.session.add(MemberRow(id=member.id, party=member.party, name=member.name, created_at=member.created_at))
+        self.record("member.added", audit_rows.subject("member", member.id), [member.party])
 
     def member(self, member_id: str) -> Member | None:
         row = self.session.get(MemberRow, member_id)
@@ -201,6 +291,7 @@ class Tx:
                 revoked_at=token.revoked_at,
             )
         )
+        self.record("token.issued", audit_rows.subject("token", token.id), [token.party])
 
     def token(self, token_id: str) -> Token | None:
         row = self.session.get(TokenRow, token_id)
@@ -211,9 +302,14 @@ class Tx:
         return [_token(r) for r in rows]
 
     def revoke_token(self, token_id: str, now: datetime) -> None:
-        self.session.execute(
-            update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now)
-        )
+        revoked = self.session.execute(
+            update(TokenRow)
+            .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(TokenRow.party)
+        ).scalar_one_or_none()
+        if revoked is not None:
+            self.record("token.revoked", audit_rows.subject("token", token_id), [revoked])
 
     # -- filings and disclosures --------------------------------------------
 
@@ -246,15 +342,18 @@ class Tx:
                 }
             ],
         )
-        return int(result.scalar_one())
+        filing_id = int(result.scalar_one())
+        self.record("filing.recorded", audit_rows.subject("filing", filing_id), [party])
+        return filing_id
 
     def filings(self, intent_id: str) -> list[dict[str, Any]]:
         rows = self.session.scalars(select(FilingRow).where(FilingRow.intent_id == intent_id).order_by(FilingRow.id))
         return [_filing(r) for r in rows]
 
     def add_disclosures(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.session.execute(insert(DisclosureRow), rows)
+        for row in rows:
+            disclosure_id = self.session.execute(insert(DisclosureRow).returning(DisclosureRow.id), [row]).scalar_one()
+            self.record("disclosure.made", audit_rows.subject("disclosure", disclosure_id), [row["recipient"]])
 
     def disclosures(self, recipient: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         query = select(DisclosureRow).where(DisclosureRow.id > after)
@@ -275,14 +374,16 @@ class Tx:
             [{"party": party, "type": type, "body": body, "created_at": now}],
         )
         nid = int(result.scalar_one())
+        self.record("notification.sent", audit_rows.subject("notification", nid), [party])
         hooks = self.session.scalars(
             select(WebhookRow.id).where(WebhookRow.party == party, WebhookRow.active.is_(True))
         ).all()
-        if hooks:
-            self.session.execute(
-                insert(DeliveryRow),
-                [{"notification_id": nid, "webhook_id": h, "attempts": 0, "next_attempt_at": now} for h in hooks],
-            )
+        for hook in hooks:
+            delivery = self.session.execute(
+                insert(DeliveryRow).returning(DeliveryRow.id),
+                [{"notification_id": nid, "webhook_id": hook, "attempts": 0, "next_attempt_at": now}],
+            ).scalar_one()
+            self.record("delivery.queued", audit_rows.subject("delivery", delivery), [party])
         return nid
 
     def notifications(self, party: str, *, after: int, unread: bool, limit: int) -> list[dict[str, Any]]:
@@ -297,15 +398,48 @@ class Tx:
         return int(self.session.execute(query).scalar_one())
 
     def mark_read(self, party: str, ids: Sequence[int], now: datetime) -> int:
-        result = self.session.execute(
+        marked = self.session.scalars(
             update(NotificationRow)
             .where(NotificationRow.party == party, NotificationRow.id.in_(list(ids)), NotificationRow.read_at.is_(None))
             .values(read_at=now)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+            .returning(NotificationRow.id)
+        ).all()
+        for nid in sorted(marked):
+            self.record("notification.read", audit_rows.subject("notification", nid), [party])
+        return len(marked)
+
+    def notification(self, party: str, notification_id: int) -> dict[str, Any] | None:
+        row = self.session.get(NotificationRow, notification_id)
+        return None if row is None or row.party != party else _notification(row)
+
+    def ack(
+        self, party: str, notification_id: int, member: str, signature: dict[str, Any] | None, now: datetime
+    ) -> bool:
+        """Acknowledge a notification formally (once); False when it was already acknowledged."""
+        acked = self.session.execute(
+            update(NotificationRow)
+            .where(
+                NotificationRow.party == party,
+                NotificationRow.id == notification_id,
+                NotificationRow.acked_at.is_(None),
+            )
+            .values(
+                acked_at=now,
+                acked_by=member,
+                ack_signature=signature,
+                read_at=func.coalesce(NotificationRow.read_at, now),
+            )
+            .returning(NotificationRow.id)
+        ).scalar_one_or_none()
+        if acked is None:
+            return False
+        data = {} if signature is None else {"signature": signature}
+        self.record("notification.acked", audit_rows.subject("notification", notification_id), [party], data=data)
+        return True
 
     def add_webhook(self, *, id: str, party: str, url: str, secret: str, now: datetime) -> None:
         self.session.add(WebhookRow(id=id, party=party, url=url, secret=secret, created_at=now, active=True))
+        self.record("webhook.added", audit_rows.subject("webhook", id), [party])
 
     def webhooks(self, party: str) -> list[dict[str, Any]]:
         rows = self.session.scalars(
@@ -319,7 +453,10 @@ class Tx:
             .where(WebhookRow.id == webhook_id, WebhookRow.party == party, WebhookRow.active.is_(True))
             .values(active=False)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        self.record("webhook.deactivated", audit_rows.subject("webhook", webhook_id), [party])
+        return True
 
     def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
         """Due deliveries, leased until ``lease_until`` so another worker leaves them alone."""
@@ -359,6 +496,17 @@ class Tx:
             .where(DeliveryRow.id == delivery_id)
             .values(delivered_at=now, attempts=DeliveryRow.attempts + 1, last_error=None)
         )
+        self.record(
+            "notification.delivered", audit_rows.subject("delivery", delivery_id), self._delivery_party(delivery_id)
+        )
+
+    def _delivery_party(self, delivery_id: int) -> list[str]:
+        party = self.session.execute(
+            select(NotificationRow.party)
+            .join(DeliveryRow, DeliveryRow.notification_id == NotificationRow.id)
+            .where(DeliveryRow.id == delivery_id)
+        ).scalar_one_or_none()
+        return [] if party is None else [party]
 
     def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None, now: datetime) -> None:
         """Record a failed attempt: retry at ``retry_at``, or give up (None)."""
@@ -372,6 +520,10 @@ class Tx:
                 failed_at=now if retry_at is None else None,
             )
         )
+        if retry_at is None:
+            self.record(
+                "delivery.failed", audit_rows.subject("delivery", delivery_id), self._delivery_party(delivery_id)
+            )
 
     def deliveries(self, webhook_id: str) -> list[dict[str, Any]]:
         rows = self.session.scalars(
@@ -408,7 +560,11 @@ class Tx:
                 updated_at=agreement.updated_at,
             )
         )
-        self.session.flush()
+        self.record(
+            "agreement.proposed",
+            audit_rows.subject("agreement", agreement.id, agreement.version),
+            [agreement.proposer, *agreement.parties],
+        )
 
     def agreement(self, agreement_id: str, version: int | None = None) -> Agreement | None:
         query = select(AgreementRow).where(AgreementRow.id == agreement_id)
@@ -440,6 +596,12 @@ class Tx:
             .where(AgreementRow.id == agreement_id, AgreementRow.version == version)
             .values(status=status.value, updated_at=now)
         )
+        self._record_agreement("agreement.status", agreement_id, version)
+
+    def _record_agreement(self, type: str, agreement_id: str, version: int) -> None:
+        row = self.session.get(AgreementRow, (agreement_id, version))
+        audience = [] if row is None else [row.proposer, *row.parties]
+        self.record(type, audit_rows.subject("agreement", agreement_id, version), audience)
 
     def set_agreement_previous(self, agreement_id: str, version: int, previous: dict[str, Any]) -> None:
         self.session.execute(
@@ -447,6 +609,7 @@ class Tx:
             .where(AgreementRow.id == agreement_id, AgreementRow.version == version)
             .values(previous=previous)
         )
+        self._record_agreement("agreement.updated", agreement_id, version)
 
     def add_decision(
         self,
@@ -457,19 +620,24 @@ class Tx:
         decision: Decision,
         reason: str | None,
         now: datetime,
+        signature: dict[str, Any] | None = None,
     ) -> None:
-        self.session.add(
-            DecisionRow(
-                agreement_id=agreement_id,
-                version=version,
-                party=party,
-                member_id=member,
-                decision=decision.value,
-                reason=reason,
-                at=now,
-            )
+        row = DecisionRow(
+            agreement_id=agreement_id,
+            version=version,
+            party=party,
+            member_id=member,
+            decision=decision.value,
+            reason=reason,
+            at=now,
+            signature=signature,
         )
+        self.session.add(row)
         self.session.flush()
+        agreement = self.session.get(AgreementRow, (agreement_id, version))
+        audience = [party] if agreement is None else [party, agreement.proposer, *agreement.parties]
+        data = {} if signature is None else {"signature": signature}
+        self.record("agreement.decided", audit_rows.subject("decision", row.id), audience, data=data)
 
     def decisions(self, agreement_id: str, version: int) -> list[dict[str, Any]]:
         rows = self.session.scalars(
@@ -520,8 +688,49 @@ class Tx:
             }
             for o in objects
         ]
-        if rows:
-            self.session.execute(insert(AccessRow), rows)
+        for row in rows:
+            access_id = self.session.execute(insert(AccessRow).returning(AccessRow.id), [row]).scalar_one()
+            self.record("access.logged", audit_rows.subject("access", access_id), [party, str(row["owner"])])
+
+    # -- parties' own signing keys ------------------------------------------
+
+    def add_party_key(self, *, key_id: str, party: str, public_key: str, now: datetime) -> None:
+        self.session.add(PartyKeyRow(key_id=key_id, party=party, public_key=public_key, registered_at=now))
+        self.record(
+            "party.key.registered",
+            audit_rows.subject("party-key", key_id),
+            [EVERYONE],
+            data={"party": party, "key": {"key_id": key_id, "alg": "Ed25519", "public_key": public_key}},
+        )
+
+    def party_keys(self, party: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(select(PartyKeyRow).where(PartyKeyRow.party == party).order_by(PartyKeyRow.key_id))
+        return [
+            {
+                "key_id": r.key_id,
+                "public_key": r.public_key,
+                "registered_at": r.registered_at,
+                "revoked_at": r.revoked_at,
+            }
+            for r in rows
+        ]
+
+    def revoke_party_key(self, party: str, key_id: str, now: datetime) -> bool:
+        revoked = self.session.execute(
+            update(PartyKeyRow)
+            .where(PartyKeyRow.key_id == key_id, PartyKeyRow.party == party, PartyKeyRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(PartyKeyRow.key_id)
+        ).scalar_one_or_none()
+        if revoked is None:
+            return False
+        self.record(
+            "party.key.revoked",
+            audit_rows.subject("party-key", key_id),
+            [EVERYONE],
+            data={"party": party, "key_id": key_id},
+        )
+        return True
 
     def access_log(self, owner: str | None, limit: int) -> list[dict[str, Any]]:
         query = select(AccessRow)
@@ -540,6 +749,11 @@ class Tx:
             }
             for r in rows
         ]
+
+
+def object_audience(obj: WorldObject) -> list[str]:
+    """Who may read an object's entries: everyone for agreed geography, else its owner (and the secretariat)."""
+    return [EVERYONE] if obj.kind in SHARED_KINDS else [obj.party]
 
 
 def _token(row: TokenRow) -> Token:
@@ -577,4 +791,6 @@ def _notification(row: NotificationRow) -> dict[str, Any]:
         "body": row.body,
         "created_at": row.created_at,
         "read_at": row.read_at,
+        "acked_at": row.acked_at,
+        "acked_by": row.acked_by,
     }

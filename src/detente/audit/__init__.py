@@ -1,0 +1,3 @@
+"""The tamper-evident audit log: canonical entries, an RFC 9162 Merkle tree,
+signed tree heads, receipts and offline verification. Pure: no I/O, no database.
+"""
