@@ -40,6 +40,7 @@ one world, since reads change nothing another row looks at.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ from typing import Any
 
 import fastapi.routing
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import compile_path
@@ -79,7 +81,16 @@ PLACEHOLDERS = (
     "<secretariat-token>",
     "<blue-webhook>",
     "<agreement>",
+    "<blue-notification>",
+    "<blue-entry>",
+    "<audit-size>",
+    "<watch-key>",
 )
+#: Two Ed25519 public keys (base64 of the raw 32 bytes).
+PARTY_KEY = base64.b64encode(Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key().public_bytes_raw()).decode()
+WATCH_KEY = base64.b64encode(
+    Ed25519PrivateKey.from_private_bytes(bytes([7] * 32)).public_key().public_bytes_raw()
+).decode()
 #: aid's protected objects: every read by another party is logged.
 PROTECTED = (("site", "aid-hospital"), ("movement", "aid-convoy"))
 
@@ -270,6 +281,23 @@ ROWS: list[Row] = [
     *rows("DELETE", "/webhooks/<blue-webhook>", {**every(404), B: 204}),
     *rows("GET", "/webhooks/<blue-webhook>/deliveries", {**every(404), B: 200}),
     *rows("GET", "/access-log", every(200)),
+    # the audit log: keys public; heads and consistency proofs for every party; entries for their audience
+    *rows(
+        "GET", "/.well-known/detente/audit-keys", {**every(200), NO_TOKEN: 200, BAD_TOKEN: 200}, unauthenticated=False
+    ),
+    *rows("GET", "/audit/head", every(200)),
+    *rows("GET", "/audit/consistency?first=1&second=<audit-size>", every(200)),
+    *rows("GET", "/audit/entries/0", every(200)),
+    *also("GET", "/audit/entries/<blue-entry>", {**every(404), S: 200, B: 200}),
+    *rows("GET", "/audit/entries/<blue-entry>/receipt", {**every(404), S: 200, B: 200}),
+    *rows("GET", "/audit/entries/<blue-entry>/inclusion?size=<audit-size>", {**every(404), S: 200, B: 200}),
+    *rows("GET", "/audit/about?subject=notification/<blue-notification>", every(200)),
+    *rows("GET", "/notifications/<blue-notification>/receipt", {**every(404), B: 200}),
+    *rows("GET", "/notifications/<blue-notification>/ack", {**every(404), B: 200}),
+    *rows("POST", "/notifications/<blue-notification>/ack", {**every(404), B: 200}, body={}),
+    *rows("GET", "/parties/blue/keys", every(200)),
+    *rows("POST", "/parties/blue/keys", {**every(403), B: 201}, body={"public_key": PARTY_KEY}),
+    *rows("DELETE", "/parties/watch/keys/<watch-key>", {**every(403), W: 204}),
 ]
 
 
@@ -310,6 +338,10 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     spare = ok(c.post(f"/members/{api.members[B]}/tokens", headers=h[B], json={}))
     secretariat_tokens = ok(c.get(f"/members/{api.members[S]}/tokens", headers=h[S]), 200)
     webhook = ok(c.post("/webhooks", headers=h[B], json={"url": "https://example.org/blue"}))
+    note = ok(c.get("/notifications", headers=h[B]), 200)["items"][0]["id"]
+    entry = ok(c.get(f"/audit/about?subject=notification/{note}", headers=h[B]), 200)[0]["index"]
+    watch_key = ok(c.post(f"/parties/{W}/keys", headers=h[W], json={"public_key": WATCH_KEY}))["key_id"]
+    size = ok(c.get("/audit/head", headers=h[S]), 200)["size"]
     ids = {
         "<blue-member>": api.members[B],
         "<secretariat-member>": api.members[S],
@@ -317,6 +349,10 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         "<secretariat-token>": secretariat_tokens[0]["id"],
         "<blue-webhook>": webhook["id"],
         "<agreement>": pending["id"],
+        "<blue-notification>": str(note),
+        "<blue-entry>": str(entry),
+        "<audit-size>": str(size),
+        "<watch-key>": watch_key,
     }
     assert set(ids) == set(PLACEHOLDERS)
     return headers, ids

@@ -32,6 +32,7 @@ from detente.adapters.notify.webhooks import (
     verify,
 )
 from detente.adapters.storage import Store, open_store
+from detente.audit.receipts import Receipt
 from detente.services.context import FixedClock
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -108,12 +109,23 @@ def test_delivers_a_signed_notification(store: Store, receiver: Receiver, clock:
     assert (seen.method, seen.path) == ("POST", "/hook")
     expected = (
         '{"body":{"conflicts":2,"intent":"op-1","note":"überflug"},"created_at":"2030-01-02T03:04:05Z",'
-        f'"id":"ntf-{nid}","party":"blue","type":"intent.filed"}}'
+        f'"id":"ntf-{nid}","party":"blue","receipt":'
     ).encode()
-    assert seen.body == expected
+    assert seen.body.startswith(expected)
+    document = json.loads(seen.body)
     with store.read() as tx:
         [note] = tx.notifications("blue", after=0, unread=False, limit=10)
-    assert seen.body == payload(note)
+    assert seen.body == payload(note, document["receipt"])
+    # The receipt proves, offline, that this notification was logged as sent to blue.
+    receipt = Receipt.from_json(document["receipt"])
+    assert receipt.check() == []
+    logged = json.loads(receipt.entry)
+    assert (logged["type"], logged["subject"], logged["audience"]) == (
+        "notification.sent",
+        f"notification/{nid}",
+        ["blue"],
+    )
+    assert logged["state"][0]["body"] == BODY
     assert json.loads(seen.body)["body"] == BODY
     assert seen.headers["content-type"] == "application/json"
     assert seen.headers["idempotency-key"] == f"ntf-{nid}"

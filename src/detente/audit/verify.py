@@ -48,6 +48,7 @@ from detente.audit.signing import SignedStatement
 EXPORT_FORMAT = "detente-audit-export/1"
 ENTRY_FIELDS = frozenset({"v", "at", "type", "subject", "actor", "audience", "state", "data"})
 _MAX_GAP = 1_000_000  # an index further ahead than this is not stored (a garbled file must not exhaust memory)
+_MAX_SAFE_INT = 2**53 - 1
 
 
 # --------------------------------------------------------------------------- export
@@ -233,6 +234,7 @@ class _Pending:
 
     head: TreeHead
     matched_before: int  # size of the last head that matched before it
+    authentic: bool  # validly signed by the key in force at its size
 
 
 def _label(value: object) -> str:
@@ -282,6 +284,54 @@ def _entry_shape_problem(value: object) -> str | None:
     if not isinstance(value["data"], dict):
         return "its data is not an object"
     return None
+
+
+def _plain(value: object) -> bool:
+    """Whether :func:`json.dumps` (sorted keys, compact, UTF-8) writes ``value`` exactly as RFC 8785 does.
+
+    The RFC 8785 library is pure Python and dominates the time to verify a
+    million entries, so values where the standard library provably agrees
+    take a fast path. They agree on strings (same escapes), ``true``,
+    ``false``, ``null`` and integers within ±(2**53 - 1); on floats whose
+    ``repr`` is plain decimal with a fraction (ES6 and Python both print the
+    shortest round-trip digits; they differ only on exponents and ``1.0``);
+    and on key order unless a key holds a character at or above U+E000
+    (JCS sorts UTF-16 code units, Python code points). Anything else takes
+    the slow path.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)  # exact types: this walks values json.loads built
+        if t is dict:
+            for k, item in v.items():
+                if not k.isascii() and max(k) >= "\ue000":
+                    return False
+                if type(item) is not str:
+                    stack.append(item)
+        elif t is list:
+            stack.extend(v)
+        elif t is float:
+            r = repr(v)
+            if "e" in r or "n" in r or r.endswith(".0"):
+                return False
+        elif t is int:
+            if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+                return False
+        elif not (t is str or t is bool or v is None):
+            return False
+    return True
+
+
+def _is_canonical_value(value: object, data: bytes) -> bool:
+    """Whether ``data`` is the canonical encoding of ``value`` (parsed from it); ValueError if it has none."""
+    if _plain(value):
+        try:
+            fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let canonical() say what is wrong
+            return canonical(value) == data
+        return fast == data
+    return canonical(value) == data
 
 
 def _is_count(value: object) -> TypeGuard[int]:
@@ -398,7 +448,7 @@ class _Verifier:
         label = _label(value)
         if value is not None:
             try:
-                reason = "" if canonical(value) == data else "not in RFC 8785 form"
+                reason = "" if _is_canonical_value(value, data) else "not in RFC 8785 form"
             except ValueError as e:
                 reason = str(e)
             if reason:
@@ -464,14 +514,16 @@ class _Verifier:
         kind, data = entry["type"], entry["data"]
         if index == 0 and kind != "audit.key":
             self.find(where, "the log must begin with an audit.key entry introducing its signing key", 0, label=label)
+        # The signature first: it must verify with keys as they stood *before* this entry, so a
+        # registration cannot vouch for itself and a revocation signed by the revoked key still counts.
+        if "signature" in data:
+            self.party_signature(index, where, label, data["signature"])
         if kind == "audit.key":
             self.log_key(index, where, label, data)
         elif kind == "party.key.registered":
             self.party_key_registered(index, where, label, data)
         elif kind == "party.key.revoked":
             self.party_key_revoked(index, where, label, data)
-        if "signature" in data:
-            self.party_signature(index, where, label, data["signature"])
 
     def log_key(self, index: int, where: str, label: str, data: dict[str, Any]) -> None:
         try:
@@ -586,7 +638,7 @@ class _Verifier:
             return
         where = f"head at size {head.size:,}"
         pos = max(head.size - 1, 0)
-        good = self.head_signature(head, where, pos)
+        good, authentic = self.head_signature(head, where, pos)
         if head.size > self.count:
             if self.truncated.count == 0:
                 self.find(
@@ -601,15 +653,19 @@ class _Verifier:
             self.uncheckable.add(head.size, missing)
             return
         if self.root(head.size) != head.root:
-            self.pending.append(_Pending(head=head, matched_before=self.matched))
+            self.pending.append(_Pending(head=head, matched_before=self.matched, authentic=authentic))
             return
-        self.resolve(head)
+        self.settle([p for p in self.pending if p.head.size <= head.size], later=head)
+        self.pending = [p for p in self.pending if p.head.size > head.size]
         self.matched = max(self.matched, head.size)
         if good and (self.report.latest_head is None or head.size >= self.report.latest_head.size):
             self.report.latest_head = head
 
-    def head_signature(self, head: TreeHead, where: str, pos: int) -> bool:
-        """Check everything about a head but its root: log, order, time, key in force, signature."""
+    def head_signature(self, head: TreeHead, where: str, pos: int) -> tuple[bool, bool]:
+        """Check everything about a head but its root: log, order, time, key in force, signature.
+
+        Returns (good: nothing wrong, authentic: validly signed by the key in force).
+        """
         good = True
         if self.report.log is not None and head.log != self.report.log:
             self.find(where, f"signed for log {head.log!r}, not this log {self.report.log!r}", pos)
@@ -631,7 +687,8 @@ class _Verifier:
         log_key = self.keys.get(head.key_id)
         if log_key is None:
             self.find(where, f"signed by key {head.key_id}, which this log never introduced", pos)
-            return False
+            return False, False
+        authentic = True
         if not log_key.may_sign(head.size):
             self.find(
                 where,
@@ -639,33 +696,65 @@ class _Verifier:
                 f"(it may sign heads of sizes {log_key.sizes()})",
                 pos,
             )
-            good = False
+            authentic = False
         if not head.valid(log_key.key):
             self.find(
                 where, f"its signature does not verify with key {head.key_id}: the head was altered or forged", pos
             )
-            good = False
-        return good
+            authentic = False
+        return good and authentic, authentic
 
-    def resolve(self, matching: TreeHead) -> None:
-        """A head matched: earlier mismatching heads no larger than it were themselves wrong."""
-        still: list[_Pending] = []
-        for p in self.pending:
-            if p.head.size > matching.size:
-                still.append(p)
-                continue
+    def settle(self, mismatched: list[_Pending], later: TreeHead | None) -> None:
+        """Report heads whose root did not match the entries; ``later`` is a larger head that does, if any.
+
+        A head that matches no later head means the entries under it changed
+        after it was signed; the change lies between the last head that
+        still matches and this one. If a later head does match, a head that
+        is not authentic was itself altered or forged; an authentic one
+        means the key holder signed two histories: the entries were
+        rewritten and the later heads signed over the rewrite.
+        """
+        forged = [p for p in mismatched if later is not None and not p.authentic]
+        for p in forged:
+            assert later is not None
             self.find(
                 f"head at size {p.head.size:,}",
                 f"its root does not match entries 0–{p.head.size - 1:,}, yet the later head at size "
-                f"{matching.size:,} matches them: this head was altered or forged, not the entries",
+                f"{later.size:,} matches them: this head was altered or forged, not the entries",
                 p.head.size - 1,
             )
-        self.pending = still
+        rest = [p for p in mismatched if p not in forged]
+        if not rest:
+            return
+        first, others = rest[0], rest[1:]
+        lo, hi = first.matched_before, first.head.size - 1
+        span = f"entry {lo:,} was" if lo == hi else f"entries {lo:,}–{hi:,} were"
+        since = f"the head at size {lo:,} still matches" if lo else "no earlier head matches"
+        if later is not None:
+            since += f"; the later head at size {later.size:,} was signed over the rewritten entries"
+        elif not first.authentic:
+            since += "; or, as this head's signature is not valid either, the head itself was altered"
+        self.find(
+            f"head at size {first.head.size:,}",
+            f"its root does not match the log: {span} altered, removed or reordered after it was signed ({since})",
+            lo if first.authentic else hi,
+        )
+        if others:
+            many = len(others) > 1
+            sizes = f"{others[0].head.size:,}" + (f" to {others[-1].head.size:,}" if many else "")
+            self.find(
+                f"head{'s' if many else ''} at size{'s' if many else ''} {sizes}",
+                f"{len(others):,} later head{'s do' if many else ' does'} not match either: they cover the same change",
+                others[0].head.size - 1,
+            )
 
     # ---- end
 
     def finish(self) -> Report:
-        self.report_mismatches()
+        for lo, hi in self.holes:
+            where = f"entry {lo:,}" if hi - lo == 1 else f"entries {lo:,}–{hi - 1:,}"
+            self.find(where, "missing from the export (deleted?)", lo)
+        self.settle(self.pending, later=None)
         if self.truncated.count > 1:
             self.find(
                 f"heads at {self.truncated.sizes()}",
@@ -678,8 +767,6 @@ class _Verifier:
                 f"cannot be checked: entry {self.uncheckable.position:,} is missing",
                 self.uncheckable.position,
             )
-        for lo, hi in self.holes:
-            self.find(f"entry {lo:,}", f"missing: {_span(lo, hi - 1)} not in the export (deleted?)", lo)
         if self.header_size is not None and self.header_size != self.count:
             self.find(
                 "header",
@@ -698,30 +785,6 @@ class _Verifier:
         order = {id(f): i for i, f in enumerate(self.report.findings)}
         self.report.findings.sort(key=lambda f: (f.position, order[id(f)]))
         return self.report
-
-    def report_mismatches(self) -> None:
-        """Heads that matched no later head: the entries under them changed after they were signed."""
-        if not self.pending:
-            return
-        first, rest = self.pending[0], self.pending[1:]
-        lo, hi = first.matched_before, first.head.size - 1
-        since = (
-            f"the head at size {lo:,} still matches, so the change lies after it" if lo else "no earlier head matches"
-        )
-        span = f"entry {lo:,} was" if lo == hi else f"entries {lo:,}–{hi:,} were"
-        self.find(
-            f"head at size {first.head.size:,}",
-            f"its root does not match the log: {span} altered, removed or reordered after it was signed ({since})",
-            lo,
-        )
-        if rest:
-            many = len(rest) > 1
-            sizes = f"{rest[0].head.size:,}" + (f" to {rest[-1].head.size:,}" if many else "")
-            self.find(
-                f"head{'s' if many else ''} at size{'s' if many else ''} {sizes}",
-                f"{len(rest):,} later head{'s do' if many else ' does'} not match either: they cover the same change",
-                rest[0].head.size - 1,
-            )
 
     def compare_known_heads(self) -> None:
         """Heads the auditor kept earlier must still match: the one check a full re-signing cannot pass."""

@@ -96,6 +96,11 @@ def about(m: Mechanism, caller: Caller, subject: str) -> list[dict[str, Any]]:
         return [e for e in tx.audit_about(subject) if may_read(caller, e["audience"])]
 
 
+def log_id(m: Mechanism) -> str:
+    with m.store.read() as tx:
+        return tx.audit_log_id()
+
+
 def keys(m: Mechanism) -> list[dict[str, Any]]:
     """The log's signing keys, old and current (public: published at the well-known address)."""
     with m.store.read() as tx:

@@ -19,6 +19,7 @@ from detente.adapters.api import (
     problems,
     routes_accounts,
     routes_agreements,
+    routes_audit,
     routes_intents,
     routes_notifications,
     routes_objects,
@@ -64,7 +65,15 @@ def create_app(
     app.state.mechanism = mechanism
     problems.install(app, max_body_bytes)
     app.include_router(routes_accounts.public)
-    for module in (routes_accounts, routes_objects, routes_intents, routes_agreements, routes_notifications):
+    app.include_router(routes_audit.public)
+    for module in (
+        routes_accounts,
+        routes_objects,
+        routes_intents,
+        routes_agreements,
+        routes_audit,
+        routes_notifications,
+    ):
         app.include_router(module.router)
     return app
 

@@ -23,7 +23,7 @@ from detente.adapters.api.schemas import (
     WithdrawIn,
 )
 from detente.domain.agreements import Agreement
-from detente.services import agreements
+from detente.services import agreements, audit
 
 router = APIRouter(responses=documented(401, 403, 404, 409), tags=["agreements"])
 
@@ -69,7 +69,9 @@ def amend(
 def sign(
     m: Mech, who: Who, agreement_id: str, body: Annotated[Decide, Body(openapi_examples=SIGN_EXAMPLES)]
 ) -> AgreementOut:
-    return _out(agreements.sign(m, who, agreement_id, body.version))
+    """Sign one version; a party that registered a key signs the decision statement with it."""
+    signature = None if body.signature is None else body.signature.model_dump()
+    return _out(agreements.sign(m, who, agreement_id, body.version, signature))
 
 
 @router.post("/agreements/{agreement_id}/reject")
@@ -101,5 +103,6 @@ def _out(a: Agreement, decisions: list[dict[str, Any]] | None = None) -> Agreeme
         body=a.body,
         created_at=a.created_at,
         updated_at=a.updated_at,
+        digest=audit.agreement_digest(a),
         decisions=decisions,
     )

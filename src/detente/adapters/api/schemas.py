@@ -161,8 +161,22 @@ class AgreementAmend(Strict):
     body: dict[str, Any]
 
 
+class PartySignature(Strict):
+    """A party's Ed25519 signature, made with its registered key, over a statement's RFC 8785 JSON."""
+
+    key_id: str = Field(min_length=1, max_length=100)
+    signature: str = Field(min_length=1, max_length=200, description="base64 of the 64-byte signature")
+
+
 class Decide(Strict):
     version: int = Field(ge=1, le=MAX_AGREEMENT_VERSION)
+    signature: PartySignature | None = Field(
+        default=None,
+        description=(
+            "Required when the party registered a key: its signature over "
+            '{"type": "agreement.sign", "party", "agreement", "version", "digest"} (digest: see the agreement)'
+        ),
+    )
 
 
 class RejectIn(Decide):
@@ -186,6 +200,7 @@ class AgreementOut(BaseModel):
     body: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    digest: str = Field(description="SHA-256 of the terms' RFC 8785 JSON: what a party's signature binds it to")
     decisions: list[dict[str, Any]] | None = None
 
 
@@ -196,6 +211,80 @@ class Notification(BaseModel):
     body: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+
+
+class AckIn(Strict):
+    signature: PartySignature | None = Field(
+        default=None, description="Required when the party registered a key: its signature of the ack statement"
+    )
+
+
+class AckOut(BaseModel):
+    notification: int
+    acked_at: datetime
+    acked_by: str
+    signed: bool
+    receipt: dict[str, Any] = Field(description="Proof, checkable offline, that the acknowledgement is in the log")
+
+
+class AckTerms(BaseModel):
+    statement: dict[str, Any] = Field(description="What to sign (its RFC 8785 JSON) to acknowledge")
+    receipt: dict[str, Any] = Field(description="The receipt of the notification as sent")
+
+
+class TreeHeadOut(BaseModel):
+    log: str
+    size: int
+    root: str
+    at: str
+    key_id: str
+    signature: str
+
+
+class AuditKeys(BaseModel):
+    log: str
+    keys: list[dict[str, Any]]
+
+
+class ConsistencyOut(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class InclusionOut(BaseModel):
+    index: int
+    size: int
+    proof: list[str]
+
+
+class AuditEntryOut(BaseModel):
+    index: int
+    type: str
+    subject: str
+    audience: list[str]
+    entry: str = Field(description="The entry's RFC 8785 JSON, exactly as hashed into the log")
+
+
+class AuditAbout(BaseModel):
+    index: int
+    type: str
+    subject: str
+    audience: list[str]
+    at: datetime
+
+
+class PartyKeyIn(Strict):
+    public_key: str = Field(min_length=1, max_length=1000, description="Ed25519: base64 of 32 bytes, or PEM")
+
+
+class PartyKeyOut(BaseModel):
+    key_id: str
+    public_key: str
+    registered_at: datetime
+    revoked_at: datetime | None
 
 
 class Inbox(BaseModel):

@@ -114,15 +114,21 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def payload(notification: Mapping[str, Any]) -> bytes:
-    """The request body of a notification: compact JSON, sorted keys, UTC times ending in ``Z``."""
-    document = {
+def payload(notification: Mapping[str, Any], receipt: Mapping[str, Any] | None = None) -> bytes:
+    """The request body of a notification: compact JSON, sorted keys, UTC times ending in ``Z``.
+
+    ``receipt`` is the notification's audit receipt: the receiver can keep
+    it as proof, checkable offline, of what it was told and when.
+    """
+    document: dict[str, Any] = {
         "id": f"ntf-{notification['id']}",
         "type": notification["type"],
         "party": notification["party"],
         "created_at": notification["created_at"],
         "body": notification["body"],
     }
+    if receipt is not None:
+        document["receipt"] = receipt
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
     return text.encode("utf-8")
 
@@ -208,12 +214,16 @@ class Dispatcher:
 
     def _claim(self, now: datetime) -> list[dict[str, Any]]:
         with self.store.write(world=False) as tx:
-            return tx.claim_deliveries(now, now + self.lease, self.batch)
+            claimed = tx.claim_deliveries(now, now + self.lease, self.batch)
+            for delivery in claimed:
+                sent = tx.audit_about(f"notification/{delivery['notification']['id']}", "notification.sent")
+                delivery["receipt"] = tx.audit_receipt(int(sent[0]["index"])).to_json() if sent else None
+            return claimed
 
     async def _send(self, delivery: Mapping[str, Any]) -> _Outcome:
         """One attempt; never raises (except cancellation), an error is the outcome."""
         note = delivery["notification"]
-        body = payload(note)
+        body = payload(note, delivery.get("receipt"))
         timestamp = int(self.clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",

@@ -87,6 +87,9 @@ class Tx:
 
     # -- reading the audit log ----------------------------------------------
 
+    def audit_log_id(self) -> str:
+        return str(audit_log.log_state(self.session).log)
+
     def audit_size(self) -> int:
         return int(audit_log.log_state(self.session).size)
 
