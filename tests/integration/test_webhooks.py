@@ -125,7 +125,7 @@ def test_delivers_a_signed_notification(store: Store, receiver: Receiver, clock:
         f"notification/{nid}",
         ["blue"],
     )
-    assert logged["state"][0]["body"] == BODY
+    assert logged["state"]["body"] == BODY
     assert json.loads(seen.body)["body"] == BODY
     assert seen.headers["content-type"] == "application/json"
     assert seen.headers["idempotency-key"] == f"ntf-{nid}"

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from detente.adapters.cli.audit_cmd import audit_app, party_key_app
 from detente.adapters.cli.render import (
     conflict_table,
     conflicts_geojson,
@@ -41,6 +42,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(audit_app, name="audit")
+app.add_typer(party_key_app, name="party-key")
 out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 

@@ -69,7 +69,7 @@ class Pending:
     type: str
     subject: str
     audience: list[str]
-    state: list[dict[str, Any]] | None = None
+    state: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 

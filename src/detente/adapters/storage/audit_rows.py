@@ -44,7 +44,8 @@ from detente.adapters.storage.tables import (
 )
 from detente.audit.heads import format_time
 
-State = list[dict[str, Any]]
+#: A record's state as logged: its row, or ``{"volumes": [rows]}`` for an object (one row per volume).
+State = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Record:
     redact: frozenset[str] = frozenset()
     omit: frozenset[str] = frozenset()
     order: str | None = None
+    #: The state's key when a record is several rows (an object's volumes); None: one row.
+    many: str | None = None
 
     @property
     def table(self) -> Table:
@@ -88,7 +91,7 @@ RECORDS: dict[str, Record] = {
     for r in (
         Record("party", PartyRow, ("id",)),
         Record("scenario", ScenarioMetaRow, ()),
-        Record("object", VolumeRow, ("kind", "object_id"), order="volume"),
+        Record("object", VolumeRow, ("kind", "object_id"), order="volume", many="volumes"),
         Record("member", MemberRow, ("id",)),
         Record("token", TokenRow, ("id",), redact=frozenset({"secret_hash"})),
         Record("filing", FilingRow, ("id",)),
@@ -135,7 +138,11 @@ def state(session: Session, subject_text: str) -> State | None:
     query = select(record.table).where(*record.where(key))
     query = query.order_by(record.table.c[record.order or (record.key_columns or ("id",))[0]])
     rows = [record.json(row._mapping) for row in session.execute(query)]
-    return rows or None
+    return _state(record, rows) if rows else None
+
+
+def _state(record: Record, rows: list[dict[str, Any]]) -> State:
+    return {record.many: rows} if record.many else rows[0]
 
 
 def all_states(session: Session, record: Record) -> Iterator[tuple[str, State]]:
@@ -144,16 +151,16 @@ def all_states(session: Session, record: Record) -> Iterator[tuple[str, State]]:
     if record.order:
         order.append(record.table.c[record.order])
     current: str | None = None
-    rows: State = []
+    rows: list[dict[str, Any]] = []
     for row in session.execute(select(record.table).order_by(*order)):
         name = record.subject(row._mapping)
         if name != current and current is not None:
-            yield current, rows
+            yield current, _state(record, rows)
             rows = []
         current = name
         rows.append(record.json(row._mapping))
     if current is not None:
-        yield current, rows
+        yield current, _state(record, rows)
 
 
 def _jsonable(value: Any) -> Any:
