@@ -61,3 +61,12 @@ curl -s -X POST "$DETENTE/intents" -H "Authorization: Bearer $RU" "${json[@]}" -
   \"intent\": $(intent ru-sortie-2 38.60 33.45 38.70 33.55)}" | jq -c '{filed, overridden, notified}'
 curl -sf "$DETENTE/notifications?unread=true" -H "Authorization: Bearer $CO" |
   jq -c '.items[-1] | {type, severity: .body.severity, override: .body.override.justification}'
+
+echo "# the coalition acknowledges it; the answer carries a receipt, checked offline against the published key"
+work=$(mktemp -d)
+note=$(curl -sf "$DETENTE/notifications" -H "Authorization: Bearer $CO" | jq '.items[-1].id')
+curl -sf -X POST "$DETENTE/notifications/$note/ack" -H "Authorization: Bearer $CO" "${json[@]}" -d '{}' > "$work/ack.json"
+jq -c '{acked_by_coalition: (.acked_by != null), logged: (.receipt.entry | fromjson | {type, actor: .actor.party})}' "$work/ack.json"
+curl -sf "$DETENTE/.well-known/detente/audit-keys" | jq '.keys[-1]' > "$work/detente-key.json"
+"${DETENTE_CLI:-detente}" audit check-receipt "$work/ack.json" --trust "$work/detente-key.json" | head -n 1 | cut -d: -f1
+rm -rf "$work"

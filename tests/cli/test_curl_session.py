@@ -50,7 +50,7 @@ def test_the_readme_session(tmp_path: Path) -> None:
                 pytest.fail("detente serve did not come up")
             time.sleep(0.1)
         assert httpx.get(f"{base}/docs").status_code == 200
-        env = dict(os.environ, DETENTE=base, ADMIN=admin)
+        env = dict(os.environ, DETENTE=base, ADMIN=admin, DETENTE_CLI=DETENTE)
         session = subprocess.run(
             ["bash", str(ROOT / "scripts" / "curl-session.sh")], capture_output=True, text=True, env=env, timeout=60
         )
@@ -67,3 +67,5 @@ def test_the_readme_session(tmp_path: Path) -> None:
     assert any('"type":"/problems/blocking-conflicts"' in line for line in lines)
     assert '{"filed":true,"overridden":true,"notified":["coalition"]}' in lines
     assert any('"severity":"blocking","override":"Pursuit of a convoy' in line for line in lines)
+    assert '{"acked_by_coalition":true,"logged":{"type":"notification.acked","actor":"coalition"}}' in lines
+    assert lines[-1] == "PROVEN"
