@@ -40,7 +40,6 @@ one world, since reads change nothing another row looks at.
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -58,6 +57,8 @@ from tests.api.world import NOW, T0, T1, Api, feature, intent, square, start_api
 
 from detente.adapters.api.app import create_app
 from detente.adapters.storage import open_store
+from detente.audit.keys import Signer
+from detente.audit.signing import sign_statement
 from detente.services.context import FixedClock
 
 # -- actors -------------------------------------------------------------------
@@ -86,11 +87,15 @@ PLACEHOLDERS = (
     "<audit-size>",
     "<watch-key>",
 )
-#: Two Ed25519 public keys (base64 of the raw 32 bytes).
-PARTY_KEY = base64.b64encode(Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key().public_bytes_raw()).decode()
-WATCH_KEY = base64.b64encode(
-    Ed25519PrivateKey.from_private_bytes(bytes([7] * 32)).public_key().public_bytes_raw()
-).decode()
+
+
+def key_registration(party: str, seed: int) -> dict[str, str]:
+    """The body registering a fixed Ed25519 key for ``party``, with its proof of possession."""
+    signer = Signer(Ed25519PrivateKey.from_private_bytes(bytes([seed] * 32)))
+    proof = sign_statement(signer, {"type": "party.key", "party": party, "key_id": signer.key_id})
+    return {"public_key": str(signer.public.to_json()["public_key"]), "proof": proof}
+
+
 #: aid's protected objects: every read by another party is logged.
 PROTECTED = (("site", "aid-hospital"), ("movement", "aid-convoy"))
 
@@ -296,7 +301,7 @@ ROWS: list[Row] = [
     *rows("GET", "/notifications/<blue-notification>/ack", {**every(404), B: 200}),
     *rows("POST", "/notifications/<blue-notification>/ack", {**every(404), B: 200}, body={}),
     *rows("GET", "/parties/blue/keys", every(200)),
-    *rows("POST", "/parties/blue/keys", {**every(403), B: 201}, body={"public_key": PARTY_KEY}),
+    *rows("POST", "/parties/blue/keys", {**every(403), B: 201}, body=key_registration(B, 1)),
     *rows("DELETE", "/parties/watch/keys/<watch-key>", {**every(403), W: 204}),
 ]
 
@@ -340,7 +345,7 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     webhook = ok(c.post("/webhooks", headers=h[B], json={"url": "https://example.org/blue"}))
     note = ok(c.get("/notifications", headers=h[B]), 200)["items"][0]["id"]
     entry = ok(c.get(f"/audit/about?subject=notification/{note}", headers=h[B]), 200)[0]["index"]
-    watch_key = ok(c.post(f"/parties/{W}/keys", headers=h[W], json={"public_key": WATCH_KEY}))["key_id"]
+    watch_key = ok(c.post(f"/parties/{W}/keys", headers=h[W], json=key_registration(W, 7)))["key_id"]
     size = ok(c.get("/audit/head", headers=h[S]), 200)["size"]
     ids = {
         "<blue-member>": api.members[B],

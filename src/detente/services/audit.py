@@ -116,18 +116,38 @@ def receipt_at(m: Mechanism, index: int) -> Receipt:
 # -- parties' own keys ---------------------------------------------------------
 
 
-def register_key(m: Mechanism, caller: Caller, public_key: str) -> dict[str, Any]:
-    """Register an Ed25519 public key of the caller's party (base64 of 32 bytes, or PEM)."""
+def key_statement(party: str, key_id: str) -> dict[str, Any]:
+    """What a party signs with a new key to show it holds the private half (proof of possession)."""
+    return {"type": "party.key", "party": party, "key_id": key_id}
+
+
+def register_key(m: Mechanism, caller: Caller, public_key: str, proof: str) -> dict[str, Any]:
+    """Register an Ed25519 public key of the caller's party (base64 of 32 bytes, or PEM).
+
+    ``proof`` is the key's signature over :func:`key_statement`: without it
+    a party could register another party's published key as its own and
+    keep the owner from registering it.
+    """
     try:
         key = PublicKey.parse(public_key)
     except ValueError as exc:
         raise InvalidInput([Problem("public_key", str(exc))]) from None
     now = m.clock.now()
     with m.store.write(world=False, by=caller) as tx:
-        existing = tx.party_keys(caller.party)
-        if any(k["key_id"] == key.key_id for k in existing):
+        if any(k["key_id"] == key.key_id for p in tx.parties() for k in tx.party_keys(p)):
             raise AlreadyExists(f"key {key.key_id} is already registered")
-        if sum(1 for k in existing if k["revoked_at"] is None) >= MAX_PARTY_KEYS:
+        statement = key_statement(caller.party, key.key_id)
+        if not verify_statement(key, statement, proof):
+            raise InvalidInput(
+                [
+                    Problem(
+                        "proof",
+                        "sign the RFC 8785 JSON of "
+                        f"{canonical(statement).decode()} with the private key, to show your party holds it",
+                    )
+                ]
+            )
+        if sum(1 for k in tx.party_keys(caller.party) if k["revoked_at"] is None) >= MAX_PARTY_KEYS:
             raise InvalidInput([Problem("public_key", f"a party has at most {MAX_PARTY_KEYS} active keys")])
         tx.add_party_key(key_id=key.key_id, party=caller.party, public_key=str(key.to_json()["public_key"]), now=now)
     return {"key_id": key.key_id, "party": caller.party, "registered_at": now}

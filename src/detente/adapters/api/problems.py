@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -130,6 +130,13 @@ def _busy(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value (PostgreSQL: a NUL character in text); the transaction rolled back."""
+    log.info("unstorable value on %s %s: %s", request.method, request.url.path, exc)
+    detail = "a value cannot be stored (text must not contain NUL characters); nothing was stored"
+    return problem(422, "unstorable-value", "Invalid input", detail, request)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "internal", "Internal error", "an unexpected error; it was logged", request)
@@ -140,6 +147,7 @@ def install(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _busy)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _document_problems(app)

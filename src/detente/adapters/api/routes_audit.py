@@ -112,7 +112,7 @@ def register_key(
 ) -> dict[str, Any]:
     """Register an Ed25519 public key of your party; from then on its acknowledgements must be signed."""
     _own(who.party, party)
-    return audit.register_key(m, who, body.public_key)
+    return audit.register_key(m, who, body.public_key, body.proof)
 
 
 @router.delete("/parties/{party}/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)

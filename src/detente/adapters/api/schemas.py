@@ -278,6 +278,11 @@ class AuditAbout(BaseModel):
 
 class PartyKeyIn(Strict):
     public_key: str = Field(min_length=1, max_length=1000, description="Ed25519: base64 of 32 bytes, or PEM")
+    proof: str = Field(
+        min_length=1,
+        max_length=200,
+        description='base64 signature, with this key, of the RFC 8785 JSON {"key_id", "party", "type": "party.key"}',
+    )
 
 
 class PartyKeyOut(BaseModel):
