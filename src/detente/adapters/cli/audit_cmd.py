@@ -231,15 +231,18 @@ def rotate_key_cmd(db: Db = DEFAULT_DB) -> None:
 @party_key_app.command("new")
 def party_key_new(
     key_file: Annotated[Path, typer.Argument(help="Where to write the private key (PEM, mode 0600).")],
+    party: Annotated[str, typer.Option(help="Your party's id: the output is then the body to register the key.")],
 ) -> None:
-    """Make a party's Ed25519 key pair; prints the public key to register (POST /parties/{id}/keys)."""
+    """Make a party's Ed25519 key pair; prints the body of POST /parties/{party}/keys (key and proof)."""
     if key_file.exists():
         raise _fail(f"{key_file} exists; not overwriting a private key")
     signer = Signer.generate()
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(signer.to_pem())
-    print(json.dumps(signer.public.to_json()))
+    proof = sign_statement(signer, {"type": "party.key", "party": party, "key_id": signer.key_id})
+    err.print(f"key {signer.key_id} written to {key_file}; register it with this body:")
+    print(json.dumps({"public_key": signer.public.to_json()["public_key"], "proof": proof}))
 
 
 @party_key_app.command("sign")

@@ -62,7 +62,9 @@ def witness(client: httpx.Client, seen: Seen, trusted: list[PublicKey] | None = 
     """Check the server's current head against what was seen; returns the new state and what was checked.
 
     Raises :class:`WitnessError` naming what does not hold; the caller must
-    then keep its old state (it is the evidence).
+    then keep its old state (it is the evidence).  A refused token (401,
+    403) or a failing server (5xx) says nothing about the log: that raises
+    ``httpx.HTTPStatusError`` instead.
     """
     said: list[str] = []
     published = _get(client, "/.well-known/detente/audit-keys")
@@ -141,6 +143,9 @@ def _follow_rotation(
 
 def _get(client: httpx.Client, path: str) -> Any:
     response = client.get(path)
+    if response.status_code in (401, 403) or response.status_code >= 500:
+        # Not evidence about the log: the witness could not ask (bad token, server down or busy).
+        response.raise_for_status()
     if response.status_code != 200:
         raise WitnessError(f"GET {path}: HTTP {response.status_code} {response.text[:200]}")
     return response.json()
