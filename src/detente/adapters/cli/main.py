@@ -31,6 +31,7 @@ from detente.adapters.interop.scenario import (
     scenario_to_geojson,
 )
 from detente.adapters.storage import open_store
+from detente.adapters.storage.audit_check import verify_store
 from detente.domain.errors import DetenteError, InvalidInput, Problem
 from detente.domain.model import Scenario
 from detente.services import checking
@@ -175,6 +176,12 @@ def demo(
         else:
             out.print(f"[green]✓[/] {label}: no conflict")
     print_summary(out, result.intents, result.conflicts)
+    report = verify_store(store)
+    verdict = "[green]intact[/]" if report.intact else "[bold red]BROKEN[/]"
+    out.print(
+        f"Audit log: {report.entries:,} entries, {report.heads:,} signed heads, {verdict} "
+        f"(detente audit verify --db {db})."
+    )
 
 
 @app.command()
