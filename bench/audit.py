@@ -224,7 +224,7 @@ AT = "2030-01-01T08:00:00.000000Z"
 
 
 def notification(n: int) -> Pending:
-    """Entry ``n``: a notification as ``Tx.notify`` logs it (the row as state, one party's audience)."""
+    """Entry ``n``: a notification as ``Tx.notify`` logs it (its row as the state, one party as audience)."""
     party = PARTIES[n % len(PARTIES)]
     other = PARTIES[(n + 1) % len(PARTIES)]
     body = {
@@ -244,7 +244,7 @@ def notification(n: int) -> Pending:
         "acked_by": None,
         "ack_signature": None,
     }
-    return Pending("notification.sent", f"notification/{n}", [party], [row], {})
+    return Pending("notification.sent", f"notification/{n}", [party], row, {})
 
 
 class Counter:
