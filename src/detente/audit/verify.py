@@ -286,51 +286,8 @@ def _entry_shape_problem(value: object) -> str | None:
     return None
 
 
-def _plain(value: object) -> bool:
-    """Whether :func:`json.dumps` (sorted keys, compact, UTF-8) writes ``value`` exactly as RFC 8785 does.
-
-    The RFC 8785 library is pure Python and dominates the time to verify a
-    million entries, so values where the standard library provably agrees
-    take a fast path. They agree on strings (same escapes), ``true``,
-    ``false``, ``null`` and integers within ±(2**53 - 1); on floats whose
-    ``repr`` is plain decimal with a fraction (ES6 and Python both print the
-    shortest round-trip digits; they differ only on exponents and ``1.0``);
-    and on key order unless a key holds a character at or above U+E000
-    (JCS sorts UTF-16 code units, Python code points). Anything else takes
-    the slow path.
-    """
-    stack: list[Any] = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)  # exact types: this walks values json.loads built
-        if t is dict:
-            for k, item in v.items():
-                if not k.isascii() and max(k) >= "\ue000":
-                    return False
-                if type(item) is not str:
-                    stack.append(item)
-        elif t is list:
-            stack.extend(v)
-        elif t is float:
-            r = repr(v)
-            if "e" in r or "n" in r or r.endswith(".0"):
-                return False
-        elif t is int:
-            if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
-                return False
-        elif not (t is str or t is bool or v is None):
-            return False
-    return True
-
-
 def _is_canonical_value(value: object, data: bytes) -> bool:
     """Whether ``data`` is the canonical encoding of ``value`` (parsed from it); ValueError if it has none."""
-    if _plain(value):
-        try:
-            fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: let canonical() say what is wrong
-            return canonical(value) == data
-        return fast == data
     return canonical(value) == data
 
 

@@ -16,12 +16,14 @@ key, which lives on disk, outside the database (see ``audit.keys``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from detente.adapters.storage.tables import (
@@ -155,8 +157,8 @@ def append(
         session.add(AuditKeyRow(key_id=signer.public.key_id, public_key=_b64(signer.public), introduced_at=index))
     indexes = [add(item, actor) for item in pending]
     sign_with(signer)
-    session.execute(insert(AuditEntryRow), entry_rows)
-    session.execute(insert(AuditNodeRow), node_rows)
+    _insert(session, dialect, AuditEntryRow.__table__, entry_rows)
+    _insert(session, dialect, AuditNodeRow.__table__, node_rows)
     # One head per size: the rotation head (old key) and the batch head can share a size only
     # when the batch is empty, which never reaches here.
     session.execute(insert(AuditHeadRow), head_rows)
@@ -164,6 +166,28 @@ def append(
         update(AuditStateRow).where(AuditStateRow.id == 1).values(size=tree.size, key_id=signer.public.key_id)
     )
     return indexes
+
+
+def _insert(session: Session, dialect: str, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows: PostgreSQL's COPY for a large batch (an order faster than executemany), else Core."""
+    assert isinstance(table, Table)
+    if dialect == "postgresql" and len(rows) >= COPY_FROM:
+        columns = list(rows[0])
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row[c]) for c in columns])
+        return
+    session.execute(insert(table), rows)
+
+
+def _copy_value(value: Any) -> Any:
+    """A value as COPY's text format takes it (JSON columns as JSON text)."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+#: Batches at least this large go through COPY on PostgreSQL.
+COPY_FROM = 64
 
 
 def _key_entry(key: PublicKey, previous: str | None) -> Pending:
@@ -195,17 +219,32 @@ def log_state(session: Session) -> AuditStateRow:
 
 
 def fetch_nodes(session: Session, needed: Sequence[Node]) -> dict[Node, bytes]:
-    """The stored perfect subtrees ``needed``, in one query per 400 of them."""
-    found: dict[Node, bytes] = {}
-    for start in range(0, len(needed), 400):
-        chunk = list(needed[start : start + 400])
-        rows = session.execute(
-            select(AuditNodeRow.level, AuditNodeRow.idx, AuditNodeRow.hash).where(
-                tuple_(AuditNodeRow.level, AuditNodeRow.idx).in_(chunk)
-            )
-        )
-        found.update({(int(level), int(idx)): bytes(digest) for level, idx, digest in rows})
-    return found
+    """The stored perfect subtrees ``needed``, in one primary-key join.
+
+    Not ``(level, idx) IN (VALUES ...)``: SQLite plans that as a scan of
+    the whole table (two million rows at 10^6 entries, 200 ms a proof).
+    The keys go in as one parameter (a JSON array on SQLite, two arrays on
+    PostgreSQL) joined on the primary key, so the statement has one shape
+    whatever the number of nodes, and each node is one index lookup.
+    """
+    if not needed:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_PG_NODES, {"levels": [n[0] for n in needed], "indexes": [n[1] for n in needed]})
+    else:
+        rows = session.execute(_SQLITE_NODES, {"nodes": json.dumps([list(n) for n in needed])})
+    return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
+
+
+_SQLITE_NODES = sql(
+    "SELECT n.level, n.idx, n.hash FROM json_each(:nodes) AS v "
+    "JOIN audit_nodes AS n ON n.level = json_extract(v.value, '$[0]') AND n.idx = json_extract(v.value, '$[1]')"
+)
+_PG_NODES = sql(
+    "SELECT n.level, n.idx, n.hash "
+    "FROM unnest(CAST(:levels AS integer[]), CAST(:indexes AS bigint[])) AS v(level, idx) "
+    "JOIN audit_nodes AS n ON n.level = v.level AND n.idx = v.idx"
+)
 
 
 def latest_head(session: Session) -> TreeHead | None:
