@@ -192,10 +192,7 @@ def _insert(session: Session, dialect: str, table: Any, rows: list[dict[str, Any
     connection = session.connection()
     processors = [table.c[c].type.bind_processor(connection.dialect) for c in columns]
     values = [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip(row.values(), processors, strict=True)
-        )
+        tuple(row[c] if process is None else process(row[c]) for c, process in zip(columns, processors, strict=True))
         for row in rows
     ]
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
