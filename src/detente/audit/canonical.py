@@ -44,11 +44,10 @@ def canonical(value: Any) -> bytes:
     strings with lone surrogates, other types, and nesting too deep to
     walk.
     """
-    if _plain(value):
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: rfc8785 says what is wrong
-            pass
+    try:
+        return json.dumps(_fast(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (_Slow, RecursionError, UnicodeEncodeError):  # a lone surrogate: rfc8785 says what is wrong
+        pass
     try:
         return rfc8785.dumps(value)
     except rfc8785.IntegerDomainError as e:
@@ -61,40 +60,57 @@ def canonical(value: Any) -> bytes:
         raise ValueError("cannot encode as canonical JSON: nesting too deep") from e
 
 
-def _plain(value: object) -> bool:
-    """Whether :func:`json.dumps` (sorted keys, compact, UTF-8) writes ``value`` exactly as RFC 8785 does.
+class _Slow(Exception):
+    """The value needs the RFC 8785 library: the standard library would write it differently."""
 
-    The RFC 8785 library is pure Python and dominates the time to verify a
-    million entries, so values where the standard library provably agrees
+
+def _fast(value: Any) -> Any:
+    """``value`` in a form :func:`json.dumps` (sorted keys, compact, UTF-8) writes exactly as RFC 8785 does.
+
+    The RFC 8785 library is pure Python and costs milliseconds on an entry
+    with a geometry, so values where the standard library provably agrees
     take a fast path. They agree on strings (same escapes), ``true``,
     ``false``, ``null`` and integers within ±(2**53 - 1); on floats whose
-    ``repr`` is plain decimal with a fraction (ES6 and Python both print the
-    shortest round-trip digits; they differ only on exponents and ``1.0``);
-    and on key order unless a key holds a character at or above U+E000
-    (JCS sorts UTF-16 code units, Python code points). Anything else takes
-    the slow path.
+    ``repr`` is plain decimal (both print the shortest round-trip digits);
+    on integral floats within ±2**53 once written as integers (ES6 prints
+    ``800.0`` and ``-0.0`` as ``800`` and ``0``); and on key order unless a
+    key holds a character at or above U+E000 (JCS sorts UTF-16 code units,
+    Python code points). Anything else raises :class:`_Slow`.
     """
-    stack: list[Any] = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)  # exact types: this walks values json.loads built
-        if t is dict:
-            for k, item in v.items():
-                if type(k) is not str or (not k.isascii() and max(k) >= "\ue000"):
-                    return False
-                if type(item) is not str:
-                    stack.append(item)
-        elif t is list:
-            stack.extend(v)
-        elif t is float:
-            r = repr(v)
-            if "e" in r or "n" in r or r.endswith(".0"):
-                return False
-        elif t is int:
-            if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
-                return False
-        elif not (t is str or t is bool or v is None):
-            return False
+    t = type(value)  # exact types: subclasses may encode differently
+    if t is str or t is bool or value is None:
+        return value
+    if t is dict:
+        out = {}
+        for k, item in value.items():
+            if type(k) is not str or (not k.isascii() and max(k, default="") >= "\ue000"):
+                raise _Slow
+            out[k] = item if type(item) is str else _fast(item)
+        return out
+    if t is list or t is tuple:
+        return [_fast(item) for item in value]
+    if t is int:
+        if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+            return value
+        raise _Slow
+    if t is float:
+        if value.is_integer():
+            if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+                return int(value)
+            raise _Slow  # ES6 writes big integral doubles without ".0", Python with it
+        text = repr(value)
+        if "e" in text or "n" in text:  # exponent, nan, inf
+            raise _Slow
+        return value
+    raise _Slow
+
+
+def _plain(value: object) -> bool:
+    """Whether :func:`canonical` takes the standard library's path for ``value``."""
+    try:
+        _fast(value)
+    except (_Slow, RecursionError):
+        return False
     return True
 
 
