@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, text, update
 from tests.api.world import Api, intent, start_api
+from tests.cli.served import serving
 from typer.testing import CliRunner
 
 from detente.adapters.cli.main import app
@@ -457,37 +455,13 @@ def heads_of(store: Store) -> list[TreeHead]:
 # -- the witness command against a real server -------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, keys: Path) -> Iterator[tuple[str, str, str]]:
     """``detente serve`` on a demo database: (base URL, secretariat token, database URL)."""
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
     token = run("init", "--db", url, "--demo").stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen(
-        [DETENTE, "serve", "--db", url, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("detente serve did not come up")
-            time.sleep(0.1)
+    with serving(url) as base:
         yield base, token, url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_witness_command_against_a_real_server(served: tuple[str, str, str], tmp_path: Path) -> None:

@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
+from tests.cli.served import DETENTE, serving
 
 ROOT = Path(__file__).resolve().parents[2]
-DETENTE = Path(sys.executable).with_name("detente")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_readme_session(tmp_path: Path) -> None:
@@ -33,30 +23,12 @@ def test_the_readme_session(tmp_path: Path) -> None:
     init = subprocess.run([DETENTE, "init", "--db", db, "--demo"], capture_output=True, text=True, check=True)
     admin = init.stdout.strip()
     assert admin.startswith("dtk_")
-    port = _free_port()
-    server = subprocess.Popen(
-        [DETENTE, "serve", "--db", db, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("detente serve did not come up")
-            time.sleep(0.1)
+    with serving(db) as base:
         assert httpx.get(f"{base}/docs").status_code == 200
         env = dict(os.environ, DETENTE=base, ADMIN=admin, DETENTE_CLI=DETENTE)
         session = subprocess.run(
             ["bash", str(ROOT / "scripts" / "curl-session.sh")], capture_output=True, text=True, env=env, timeout=60
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert session.returncode == 0, session.stderr
     lines = session.stdout.splitlines()
     assert '{"filed":true,"world_version":3,"conflicts":0}' in lines
