@@ -16,13 +16,14 @@ only its outcome is logged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, select
+from sqlalchemy import RowMapping, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from detente.adapters.storage.tables import (
@@ -67,9 +68,15 @@ class Record:
         assert isinstance(table, Table)
         return table
 
-    def where(self, key: tuple[str, ...]) -> list[ColumnElement[bool]]:
-        columns = [self.table.c[name] for name in self.key_columns]
-        return [column == _typed(column, part) for column, part in zip(columns, key, strict=True)]
+    @functools.cached_property
+    def query(self) -> Select[Any]:
+        """The rows of one record, keys as bound parameters: built once, run after every change."""
+        table = self.table
+        keyed = select(table).where(*(table.c[name] == bindparam(name) for name in self.key_columns))
+        return keyed.order_by(table.c[self.order or (self.key_columns or ("id",))[0]])
+
+    def params(self, key: tuple[str, ...]) -> dict[str, Any]:
+        return {name: _typed(self.table.c[name], part) for name, part in zip(self.key_columns, key, strict=True)}
 
     def subject(self, values: Mapping[str, Any] | RowMapping) -> str:
         return "/".join([self.prefix, *(str(values[name]) for name in self.key_columns)])
@@ -135,9 +142,7 @@ def state(session: Session, subject_text: str) -> State | None:
     if parsed is None:
         raise ValueError(f"{subject_text!r} names no audited record")
     record, key = parsed
-    query = select(record.table).where(*record.where(key))
-    query = query.order_by(record.table.c[record.order or (record.key_columns or ("id",))[0]])
-    rows = [record.json(row._mapping) for row in session.execute(query)]
+    rows = [record.json(row._mapping) for row in session.execute(record.query, record.params(key))]
     return _state(record, rows) if rows else None
 
 
