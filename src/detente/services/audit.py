@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from detente.audit import EVERYONE
 from detente.audit.canonical import canonical
 from detente.audit.heads import TreeHead
 from detente.audit.keys import PublicKey
@@ -31,8 +32,6 @@ from detente.domain.model import Role
 from detente.services.context import Mechanism
 from detente.services.ports import Tx
 
-#: An audience entry meaning every party.
-EVERYONE = "*"
 MAX_PARTY_KEYS = 5
 
 

@@ -33,6 +33,7 @@ from detente.adapters.storage.tables import (
     AuditNodeRow,
     AuditStateRow,
 )
+from detente.audit import EVERYONE
 from detente.audit.canonical import canonical
 from detente.audit.heads import TreeHead, format_time, sign_head
 from detente.audit.keys import PublicKey, Signer
@@ -48,9 +49,6 @@ from detente.audit.merkle import (
 )
 from detente.audit.receipts import Receipt
 from detente.domain.errors import DetenteError, NotFound
-
-#: The audience of an entry every party may read (agreed geography, keys, minima).
-EVERYONE = "*"
 
 
 class Keys(Protocol):

@@ -30,6 +30,7 @@ from detente.adapters.storage.engine import create_store_engine, normalise_url, 
 from detente.adapters.storage.migrate import upgrade
 from detente.adapters.storage.tables import PartyRow, ScenarioMetaRow, VolumeRow, WorldVersionRow
 from detente.adapters.storage.transaction import Tx, object_audience
+from detente.audit import EVERYONE
 from detente.audit.keys import EphemeralKeys, KeyDir
 from detente.domain.accounts import Caller
 from detente.domain.errors import InvalidInput, Problem
@@ -230,7 +231,7 @@ class Store:
 
 def _record_replaced(tx: Tx, scenario: Scenario, before: dict[str, set[str]]) -> None:
     """Log a whole new world: the scenario, every party and object written, every one removed."""
-    everyone = [audit_log.EVERYONE]
+    everyone = [EVERYONE]
     tx.record("scenario.replaced", "scenario", everyone, data={"name": scenario.name})
     session = tx.session
     now = {prefix: dict(audit_rows.all_states(session, audit_rows.RECORDS[prefix])) for prefix in ("object", "party")}

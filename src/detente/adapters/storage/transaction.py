@@ -23,7 +23,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_log, audit_rows, convert
-from detente.adapters.storage.audit_log import EVERYONE, Pending
+from detente.adapters.storage.audit_log import Pending
 from detente.adapters.storage.box import Box4D
 from detente.adapters.storage.candidates import candidates_query, exact_conditions
 from detente.adapters.storage.tables import (
@@ -43,6 +43,7 @@ from detente.adapters.storage.tables import (
     WebhookRow,
     WorldVersionRow,
 )
+from detente.audit import EVERYONE
 from detente.audit.heads import TreeHead
 from detente.audit.receipts import Receipt
 from detente.domain.access import SHARED_KINDS
