@@ -33,7 +33,7 @@ nothing binds them yet, but nothing is broken either.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -59,6 +59,30 @@ def _line(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":")) + "\n"
 
 
+def export_lines(
+    log: str,
+    entries: Iterable[tuple[int, bytes, bytes]],
+    heads: Iterable[TreeHead],
+    exported_at: datetime,
+    size: int,
+) -> Iterator[str]:
+    """An export's lines: a header stating ``size``, one per ``(index, entry, stored leaf)``, one per head.
+
+    Streamed, so a live log can be checked (``verify_export(export_lines(...))``)
+    or written without holding it.  The header states ``size`` as given: a
+    log whose entries are fewer (one deleted) is for the verifier to name.
+    """
+    yield _line({"format": EXPORT_FORMAT, "log": log, "size": size, "exported_at": format_time(exported_at)})
+    for index, entry, leaf in entries:
+        try:
+            text = entry.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"entry {index}: not UTF-8 text, so not a canonical entry") from None
+        yield _line({"index": index, "entry": text, "leaf": leaf.hex()})
+    for head in heads:
+        yield _line({"head": head.to_json()})
+
+
 def write_export(
     out: TextIO,
     log: str,
@@ -68,28 +92,26 @@ def write_export(
     *,
     size: int | None = None,
 ) -> int:
-    """Write an export: a header line, one line per ``(index, canonical entry, stored leaf)``, one per head.
+    """Write an export (see :func:`export_lines`); returns the number of entries written.
 
     Pass ``size`` (the number of entries) to stream ``entries`` without
     holding them: the header, written first, states it. Without it the
-    entries are gathered into a list to count them. Returns the number of
-    entries written.
+    entries are gathered into a list to count them.  Raises ValueError when
+    the entries are not ``size`` in number.
     """
     rows: Iterable[tuple[int, bytes, bytes]] = entries
     if size is None:
         rows = list(entries)
         size = len(rows)
-    out.write(_line({"format": EXPORT_FORMAT, "log": log, "size": size, "exported_at": format_time(exported_at)}))
     written = 0
-    for index, entry, leaf in rows:
-        try:
-            text = entry.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(f"entry {index}: not UTF-8 text, so not a canonical entry") from None
-        out.write(_line({"index": index, "entry": text, "leaf": leaf.hex()}))
-        written += 1
-    for head in heads:
-        out.write(_line({"head": head.to_json()}))
+
+    def counted() -> Iterator[tuple[int, bytes, bytes]]:
+        nonlocal written
+        for row in rows:
+            written += 1
+            yield row
+
+    out.writelines(export_lines(log, counted(), heads, exported_at, size))
     if written != size:
         raise ValueError(f"the export's header states {size} entries but {written} were written")
     return written

@@ -23,6 +23,7 @@ from detente.audit import EVERYONE
 from detente.audit.canonical import canonical
 from detente.audit.heads import TreeHead
 from detente.audit.keys import PublicKey
+from detente.audit.merkle import leaf_hash
 from detente.audit.receipts import Receipt
 from detente.audit.signing import signature_block, verify_statement
 from detente.domain.accounts import Caller
@@ -83,8 +84,9 @@ def inclusion(m: Mechanism, caller: Caller, index: int, size: int) -> dict[str, 
         found = tx.audit_entry(index)
         if found is None or not may_read(caller, found["audience"]):
             raise NotFound(f"no audit entry {index} you may read")
-        if not index < size <= tx.audit_size():
-            raise InvalidInput([Problem("size", f"need {index} < size <= {tx.audit_size()}")])
+        logged = tx.audit_size()
+        if not index < size <= logged:
+            raise InvalidInput([Problem("size", f"need {index} < size <= {logged}")])
         proof = tx.audit_inclusion(index, size)
     return {"index": index, "size": size, "proof": [h.hex() for h in proof]}
 
@@ -251,10 +253,9 @@ def ack_terms(m: Mechanism, caller: Caller, notification_id: int) -> dict[str, A
     with m.store.read() as tx:
         if tx.notification(caller.party, notification_id) is None:
             raise NotFound(f"no notification {notification_id} in your inbox")
-        leaf = _sent_leaf(tx, notification_id)
-        index = _sent_index(tx, notification_id)
-        sent = tx.audit_receipt(index)
-    return {"statement": ack_statement(caller.party, notification_id, leaf), "receipt": sent.to_json()}
+        sent = tx.audit_receipt(_sent(tx, notification_id))
+    statement = ack_statement(caller.party, notification_id, leaf_hash(sent.entry).hex())
+    return {"statement": statement, "receipt": sent.to_json()}
 
 
 def notification_receipt(m: Mechanism, caller: Caller, notification_id: int) -> Receipt:
@@ -262,20 +263,26 @@ def notification_receipt(m: Mechanism, caller: Caller, notification_id: int) -> 
     with m.store.read() as tx:
         if tx.notification(caller.party, notification_id) is None:
             raise NotFound(f"no notification {notification_id} in your inbox")
-        return tx.audit_receipt(_sent_index(tx, notification_id))
+        return tx.audit_receipt(_sent(tx, notification_id))
 
 
-def _sent_index(tx: Tx, notification_id: int) -> int:
+def sent_index(tx: Tx, notification_id: int) -> int | None:
+    """The index of the entry that logged the notification as sent (None: it has none)."""
     found = tx.audit_about(f"notification/{notification_id}", "notification.sent")
-    if not found:
+    return int(found[0]["index"]) if found else None
+
+
+def _sent(tx: Tx, notification_id: int) -> int:
+    index = sent_index(tx, notification_id)
+    if index is None:
         raise NotFound(f"notification {notification_id} has no entry in the audit log")
-    return int(found[0]["index"])
+    return index
 
 
 def _sent_leaf(tx: Tx, notification_id: int) -> str:
-    found = tx.audit_entry(_sent_index(tx, notification_id))
+    found = tx.audit_entry(_sent(tx, notification_id))
     assert found is not None
-    return hashlib.sha256(b"\x00" + str(found["entry"]).encode()).hexdigest()
+    return leaf_hash(str(found["entry"]).encode()).hex()
 
 
 # -- agreement decisions -------------------------------------------------------

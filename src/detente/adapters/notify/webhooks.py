@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from detente.services import audit
 from detente.services.context import Clock
 from detente.services.ports import Storage
 
@@ -216,8 +217,8 @@ class Dispatcher:
         with self.store.write(world=False) as tx:
             claimed = tx.claim_deliveries(now, now + self.lease, self.batch)
             for delivery in claimed:
-                sent = tx.audit_about(f"notification/{delivery['notification']['id']}", "notification.sent")
-                delivery["receipt"] = tx.audit_receipt(int(sent[0]["index"])).to_json() if sent else None
+                index = audit.sent_index(tx, delivery["notification"]["id"])
+                delivery["receipt"] = None if index is None else tx.audit_receipt(index).to_json()
             return claimed
 
     async def _send(self, delivery: Mapping[str, Any]) -> _Outcome:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -32,7 +33,7 @@ from detente.audit.canonical import canonical, parse
 from detente.audit.heads import TreeHead, format_time
 from detente.audit.keys import PublicKey
 from detente.audit.merkle import leaf_hash, node_hash
-from detente.audit.verify import EXPORT_FORMAT, Finding, Report, verify_export, write_export
+from detente.audit.verify import Finding, Report, export_lines, verify_export, write_export
 
 
 def export(store: Store, out: TextIO) -> int:
@@ -56,39 +57,89 @@ def verify_store(
     """Check the live log offline-style, then the database's nodes, keys and rows against it."""
     with store.read() as tx:
         session = tx.session
-        report = verify_export(_lines(session), trusted=trusted, known_heads=known_heads)
-        size = int(audit_log.log_state(session).size)
-        report.findings.extend(_check_nodes(session, size))
-        report.findings.extend(_check_keys(session))
-        report.findings.extend(_check_rows(session))
+        state = audit_log.log_state(session)
+        lines = export_lines(
+            state.log,
+            audit_log.exported_entries(session),
+            audit_log.heads(session),
+            datetime.now(UTC),
+            int(state.size),
+        )
+        report = verify_export(lines, trusted=trusted, known_heads=known_heads)
+        scan = _scan(session)
+        report.findings.extend(scan.findings)
+        report.findings.extend(_check_nodes(session, int(state.size), scan.leaves))
+        report.findings.extend(_check_keys(session, scan.keys))
+        report.findings.extend(_check_rows(session, scan.last))
         if store.dialect == "sqlite":
             report.findings.extend(_check_sqlite_index(session))
     return report
 
 
-def _lines(session: Session) -> Iterator[str]:
-    """The export of the live log, line by line (what ``export`` writes, without a file)."""
-    state = audit_log.log_state(session)
-    header = {
-        "format": EXPORT_FORMAT,
-        "log": state.log,
-        "size": int(state.size),
-        "exported_at": format_time(datetime.now(UTC)),
-    }
-    yield json.dumps(header)
-    for index, text, leaf in audit_log.exported_entries(session):
-        yield json.dumps({"index": index, "entry": text.decode(), "leaf": leaf.hex()})
-    for head in audit_log.heads(session):
-        yield json.dumps({"head": head.to_json()})
+@dataclass
+class _Scan:
+    """What one pass over the stored entries gathers for the database-only checks."""
+
+    #: Leaf hashes of the entries 0, 1, 2, ... up to the first gap.
+    leaves: list[bytes] = field(default_factory=list)
+    #: Log keys introduced: key id -> (public key, entry index).
+    keys: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: Audited subject -> (index of its latest entry, digest of the state logged; None: deleted).
+    last: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)
+    #: Entries whose columns disagree with their text.
+    findings: list[Finding] = field(default_factory=list)
 
 
-def _check_nodes(session: Session, size: int) -> Iterator[Finding]:
-    """Every stored subtree hash, level by level, against the level below (level 0: the entries)."""
-    below: list[bytes] = []
-    entries = session.execute(select(AuditEntryRow.idx, AuditEntryRow.entry).order_by(AuditEntryRow.idx))
-    for idx, text in entries.yield_per(5000):
-        if idx == len(below):
-            below.append(leaf_hash(text.encode()))
+def _scan(session: Session) -> _Scan:
+    """One pass over the entries: leaves, keys, the latest state of each subject, the copied columns."""
+    scan = _Scan()
+    rows = session.execute(
+        select(
+            AuditEntryRow.idx,
+            AuditEntryRow.at,
+            AuditEntryRow.type,
+            AuditEntryRow.subject,
+            AuditEntryRow.audience,
+            AuditEntryRow.entry,
+        ).order_by(AuditEntryRow.idx)
+    )
+    for idx, at, kind, column_subject, audience, text in rows.yield_per(5000):
+        if idx == len(scan.leaves):
+            scan.leaves.append(leaf_hash(text.encode()))
+        try:
+            value = parse(text)
+            subject, state = value["subject"], value["state"]
+        except (ValueError, TypeError, KeyError):
+            continue  # the offline check reports a malformed entry
+        columns = {"at": format_time(at), "type": kind, "subject": column_subject, "audience": audience}
+        differs = [
+            f"{name}: column {_short(got)}, entry {_short(value.get(name))}"
+            for name, got in columns.items()
+            if got != value.get(name)
+        ]
+        if differs:
+            scan.findings.append(
+                Finding(
+                    f"entry {idx}",
+                    "audit_entries' columns differ from the entry's text, and the columns decide how it is found "
+                    f"and who may read it: {'; '.join(differs)}",
+                    position=int(idx),
+                )
+            )
+        if value.get("type") == "audit.key":
+            try:
+                key = value["data"]["key"]
+                scan.keys[str(key["key_id"])] = (str(key["public_key"]), int(idx))
+            except (KeyError, TypeError):
+                pass  # the offline check reports a malformed key entry
+        if isinstance(subject, str) and audit_rows.parse_subject(subject) is not None:
+            scan.last[subject] = (int(idx), None if state is None else _digest(state))
+    return scan
+
+
+def _check_nodes(session: Session, size: int, leaves: list[bytes]) -> Iterator[Finding]:
+    """Every stored subtree hash, level by level, against the level below (level 0: the entries' leaves)."""
+    below = leaves
     level = 0
     while True:
         count = size >> level
@@ -114,20 +165,8 @@ def _check_nodes(session: Session, size: int) -> Iterator[Finding]:
         level += 1
 
 
-def _check_keys(session: Session) -> Iterator[Finding]:
+def _check_keys(session: Session, logged: dict[str, tuple[str, int]]) -> Iterator[Finding]:
     """The published keys (``audit_keys``) must be the keys the log introduced, at the entries it says."""
-    logged: dict[str, tuple[str, int]] = {}
-    rows = session.execute(
-        select(AuditEntryRow.idx, AuditEntryRow.entry)
-        .where(AuditEntryRow.type == "audit.key")
-        .order_by(AuditEntryRow.idx)
-    )
-    for idx, text in rows:
-        try:
-            key = parse(text)["data"]["key"]
-            logged[str(key["key_id"])] = (str(key["public_key"]), int(idx))
-        except (ValueError, KeyError, TypeError):
-            continue  # the offline check reports a malformed entry
     published = {r.key_id: r for r in session.scalars(select(AuditKeyRow))}
     for key_id, row in published.items():
         if key_id not in logged:
@@ -172,41 +211,8 @@ def _digest(state: Any) -> bytes:
     return hashlib.sha256(canonical(state)).digest()
 
 
-def _check_rows(session: Session) -> Iterator[Finding]:
-    """Every entry's columns against its text, and every audited row against the state its latest entry logged."""
-    last: dict[str, tuple[int, bytes | None]] = {}
-    rows = session.execute(
-        select(
-            AuditEntryRow.idx,
-            AuditEntryRow.at,
-            AuditEntryRow.type,
-            AuditEntryRow.subject,
-            AuditEntryRow.audience,
-            AuditEntryRow.entry,
-        ).order_by(AuditEntryRow.idx)
-    )
-    for idx, at, kind, column_subject, audience, text in rows.yield_per(5000):
-        try:
-            value = parse(text)
-            subject, state = value["subject"], value["state"]
-        except (ValueError, TypeError, KeyError):
-            continue  # the offline check reports a malformed entry
-        columns = {"at": format_time(at), "type": kind, "subject": column_subject, "audience": audience}
-        differs = [
-            f"{name}: column {_short(got)}, entry {_short(value.get(name))}"
-            for name, got in columns.items()
-            if got != value.get(name)
-        ]
-        if differs:
-            yield Finding(
-                f"entry {idx}",
-                "audit_entries' columns differ from the entry's text, and the columns decide how it is found "
-                f"and who may read it: {'; '.join(differs)}",
-                position=int(idx),
-            )
-        if not isinstance(subject, str) or audit_rows.parse_subject(subject) is None:
-            continue
-        last[subject] = (int(idx), None if state is None else _digest(state))
+def _check_rows(session: Session, last: dict[str, tuple[int, bytes | None]]) -> Iterator[Finding]:
+    """Every audited row against the state its subject's latest entry logged."""
     seen: set[str] = set()
     for record in audit_rows.RECORDS.values():
         for subject, state in audit_rows.all_states(session, record):
