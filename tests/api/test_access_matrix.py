@@ -86,6 +86,7 @@ PLACEHOLDERS = (
     "<blue-entry>",
     "<audit-size>",
     "<watch-key>",
+    "<aid-notice>",
 )
 
 
@@ -97,7 +98,7 @@ def key_registration(party: str, seed: int) -> dict[str, str]:
 
 
 #: aid's protected objects: every read by another party is logged.
-PROTECTED = (("site", "aid-hospital"), ("movement", "aid-convoy"))
+PROTECTED = (("site", "aid-hospital"), ("movement", "aid-convoy"), ("site", "aid-clinic"))
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,17 @@ BLUE_NFZ_FOR_BLUE = collection(feature("nfz", "blue-nfz", polygon(36.0, 35.0, 0.
 AID_SITE = site("aid-hospital", 36.5, 35.5)
 AID_MOVE = movement("aid-convoy", 36.6, 35.0)
 BLUE_AMENDED = filing(BLUE_INTENT, *BLUE_INTENT_AT)
+UNITS = {"units": [{"unit": "2nd battalion", "method": "relayed"}]}
+OUTCOME = {"outcome": "facilitated", "reason": "arrived as notified"}
+CORRIDOR = {
+    "route": {"type": "LineString", "coordinates": [[36.6, 34.9], [36.7, 35.1]]},
+    "start": T0,
+    "end": T1,
+    "plan": False,
+}
+HXL_HEADER = "Kind,Id,Org,Type,Lat,Lon,Radius\n#meta+kind,#meta+id,#org,#loc+type,#geo+lat,#geo+lon,#geo+radius\n"
+AID_HXL = HXL_HEADER + "site,hxl-clinic,aid,hospital,30.9,30.9,300\n"
+RELIEF_HXL = HXL_HEADER + "site,hxl-clinic,relief,hospital,30.9,30.9,300\n"
 
 
 # -- the matrix ----------------------------------------------------------------
@@ -303,6 +315,23 @@ ROWS: list[Row] = [
     *rows("GET", "/parties/blue/keys", every(200)),
     *rows("POST", "/parties/blue/keys", {**every(403), B: 201}, body=key_registration(B, 1)),
     *rows("DELETE", "/parties/watch/keys/<watch-key>", {**every(403), W: 204}),
+    # humanitarian notices: the agency and the secretariat see all, each military party its own row
+    *rows("GET", "/notices", every(200)),
+    *also("GET", "/notices", {RL: 200}),
+    *rows("GET", "/notices/<aid-notice>", {**every(200), W: 404, RL: 404}),
+    *also("GET", "/notices/999999", {S: 404, B: 404, A: 404}),
+    *rows("POST", "/notices/<aid-notice>/ack", {**every(404), B: 200, R: 200, RL: 404}, body={}),
+    *rows("POST", "/notices/<aid-notice>/disseminations", {**every(404), B: 201, R: 201}, body=UNITS),
+    *rows("GET", "/humanitarian/rules", every(200)),
+    *rows("PUT", "/humanitarian/rules", {**every(403), S: 200}, body={"movement_lead_h": 12}),
+    *rows("POST", "/humanitarian/timers", {**every(403), S: 200}),
+    *rows("POST", "/movements/aid-convoy/outcome", {**every(404), A: 201, S: 201, RL: 404}, body=OUTCOME),
+    *rows("GET", "/movements/aid-convoy/outcomes", {**every(404), A: 200, S: 200, RL: 404}),
+    *rows("GET", "/humanitarian/stats", {**every(200), W: 403}),
+    *rows("POST", "/corridor", {**every(200), W: 403}, body=CORRIDOR),
+    *rows("POST", "/humanitarian/hxl", {**every(403), A: 201}, body=AID_HXL),
+    *also("POST", "/humanitarian/hxl", {RL: 201, A: 403}, body=RELIEF_HXL, target="for relief"),
+    *rows("GET", "/humanitarian/hxl", every(200)),
 ]
 
 
@@ -346,6 +375,8 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     note = ok(c.get("/notifications", headers=h[B]), 200)["items"][0]["id"]
     entry = ok(c.get(f"/audit/about?subject=notification/{note}", headers=h[B]), 200)[0]["index"]
     watch_key = ok(c.post(f"/parties/{W}/keys", headers=h[W], json=key_registration(W, 7)))["key_id"]
+    notified = ok(c.post("/objects", headers=h[A], json=site("aid-clinic", 36.8, 35.8)))["notice"]["id"]
+    ok(c.post("/movements/aid-convoy/outcome", headers=h[A], json={**OUTCOME, "outcome": "impeded"}))
     size = ok(c.get("/audit/head", headers=h[S]), 200)["size"]
     ids = {
         "<blue-member>": api.members[B],
@@ -358,6 +389,7 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         "<blue-entry>": str(entry),
         "<audit-size>": str(size),
         "<watch-key>": watch_key,
+        "<aid-notice>": str(notified),
     }
     assert set(ids) == set(PLACEHOLDERS)
     return headers, ids
@@ -427,7 +459,11 @@ def request(row: Row, client: TestClient, headers: dict[str, dict[str, str]], id
     path = fill(row.path, ids)
     if path.partition("?")[0] == STREAM:
         return stream_status(client.app, path, headers[row.actor]), ""
-    response = client.request(row.method, path, headers=headers[row.actor], json=row.body)
+    if isinstance(row.body, str):  # a CSV upload
+        sent = {**headers[row.actor], "Content-Type": "text/csv"}
+        response = client.request(row.method, path, headers=sent, content=row.body.encode())
+    else:
+        response = client.request(row.method, path, headers=headers[row.actor], json=row.body)
     return response.status_code, response.text[:500]
 
 

@@ -31,6 +31,8 @@ from detente.services.context import FixedClock, Mechanism
 
 NOW = datetime(2017, 7, 6, 12, 0, tzinfo=UTC)
 T0, T1 = "2017-07-07T06:00:00Z", "2017-07-07T12:00:00Z"
+#: Lead times short enough for the world's convoy (tests of the lead time set their own).
+TEST_RULES = {"movement_lead_h": 6, "urgent_movement_lead_h": 3}
 PARTIES = {
     "blue": "military",
     "red": "military",
@@ -130,6 +132,9 @@ def start_api(url: str) -> Iterator[Api]:
             issued = client.post(f"/members/{members[party]}/tokens", headers=headers["secretariat"], json={})
             assert issued.status_code == 201, issued.text
             headers[party] = {"Authorization": f"Bearer {issued.json()['token']}"}
+        # The convoy below starts 18 h after NOW: the test world's rules let it (the default lead time is 48 h).
+        rules = client.put("/humanitarian/rules", headers=headers["secretariat"], json=TEST_RULES)
+        assert rules.status_code == 200, rules.text
         yield Api(client, headers, members, mechanism, store, clock)
     store.close()
 

@@ -31,20 +31,16 @@ class Page:
 
 
 def declare(m: Mechanism, caller: Caller, obj: WorldObject, *, replace: bool = False) -> int:
-    """Add (or, with ``replace``, replace) one of the caller's own objects; returns the new world version."""
-    _may_write(caller, obj)
+    """Add (or, with ``replace``, replace) one of the caller's own zones; returns the new world version.
+
+    Sites and movements are humanitarian notices, with lead times and
+    acknowledgement deadlines: :func:`detente.services.notices.notify`.
+    """
+    _not_notified(obj.kind)
+    may_write(caller, obj)
     now = m.clock.now()
     with m.store.write(by=caller) as tx:
-        owner = tx.object_party(obj.kind, obj.id)
-        if replace and (owner is None or sight(caller.role, caller.party, obj.kind, owner) is Sight.NONE):
-            # an object the caller may not see answers as one that does not exist
-            raise NotFound(f"no {obj.kind.value} {obj.id!r} of {caller.party}")
-        if owner is not None and (not replace or owner != obj.party):
-            raise AlreadyExists(f"{obj.kind.value} {obj.id!r} already exists")
-        if replace:
-            _not_agreed(tx, obj.kind, obj.id, obj.party)
-        version = tx.bump()
-        tx.put_object(obj, version)
+        version = place(tx, caller, obj, replace=replace)
         body = {"kind": obj.kind.value, "id": obj.id, "party": obj.party, "world_version": version}
         event = "object.replaced" if replace else "object.declared"
         for party in concerned_by(obj, tx.parties()):
@@ -52,26 +48,50 @@ def declare(m: Mechanism, caller: Caller, obj: WorldObject, *, replace: bool = F
     return version
 
 
+def place(tx: Tx, caller: Caller, obj: WorldObject, *, replace: bool) -> int:
+    """Put the caller's object in the world inside ``tx``; returns the new world version.
+
+    A new object may not take a used id; a replaced one must exist and be
+    the caller's (one it may not see answers as one that does not exist).
+    """
+    owner = tx.object_party(obj.kind, obj.id)
+    if replace and (owner is None or sight(caller.role, caller.party, obj.kind, owner) is Sight.NONE):
+        raise NotFound(f"no {obj.kind.value} {obj.id!r} of {caller.party}")
+    if owner is not None and (not replace or owner != obj.party):
+        raise AlreadyExists(f"{obj.kind.value} {obj.id!r} already exists")
+    if replace:
+        _not_agreed(tx, obj.kind, obj.id, obj.party)
+    version = tx.bump()
+    tx.put_object(obj, version)
+    return version
+
+
 def withdraw(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> int:
     """Remove one of the caller's own zones, sites or movements."""
-    if kind is Kind.INTENT:
-        raise Forbidden("intents are cancelled with DELETE /intents/{id}")
-    if kind in AGREED_KINDS:
-        raise Forbidden(f"a {kind.value} leaves the world only when its agreement is withdrawn")
+    _not_notified(kind)
     now = m.clock.now()
     with m.store.write(by=caller) as tx:
-        obj = tx.get_object(kind, object_id)
-        if obj is None or sight(caller.role, caller.party, kind, obj.party) is Sight.NONE:
-            raise NotFound(f"no {kind.value} {object_id!r}")
-        if obj.party != caller.party and caller.role is not Role.SECRETARIAT:
-            raise Forbidden(f"{kind.value} {object_id!r} belongs to {obj.party}")
-        _not_agreed(tx, kind, object_id, obj.party)
-        tx.delete_object(kind, object_id)
-        version = tx.bump()
+        obj, version = remove(tx, caller, kind, object_id)
         body = {"kind": kind.value, "id": object_id, "party": obj.party, "world_version": version}
         for party in concerned_by(obj, tx.parties()):
             tx.notify(party, "object.withdrawn", body, now)
     return version
+
+
+def remove(tx: Tx, caller: Caller, kind: Kind, object_id: str) -> tuple[WorldObject, int]:
+    """Take one of the caller's zones, sites or movements out of the world inside ``tx``."""
+    if kind is Kind.INTENT:
+        raise Forbidden("intents are cancelled with DELETE /intents/{id}")
+    if kind in AGREED_KINDS:
+        raise Forbidden(f"a {kind.value} leaves the world only when its agreement is withdrawn")
+    obj = tx.get_object(kind, object_id)
+    if obj is None or sight(caller.role, caller.party, kind, obj.party) is Sight.NONE:
+        raise NotFound(f"no {kind.value} {object_id!r}")
+    if obj.party != caller.party and caller.role is not Role.SECRETARIAT:
+        raise Forbidden(f"{kind.value} {object_id!r} belongs to {obj.party}")
+    _not_agreed(tx, kind, object_id, obj.party)
+    tx.delete_object(kind, object_id)
+    return obj, tx.bump()
 
 
 def read(m: Mechanism, caller: Caller, kind: Kind, object_id: str) -> WorldObject:
@@ -163,7 +183,13 @@ def _not_agreed(tx: Tx, kind: Kind, object_id: str, owner: str) -> None:
         after = page[-1].id
 
 
-def _may_write(caller: Caller, obj: WorldObject) -> None:
+def _not_notified(kind: Kind) -> None:
+    if kind in PROTECTED_KINDS:
+        raise Forbidden(f"a {kind.value} is notified, amended and withdrawn through detente.services.notices")
+
+
+def may_write(caller: Caller, obj: WorldObject) -> None:
+    """Refuse an object the caller may not declare (another party's, an intent, agreed geography)."""
     if obj.party != caller.party:
         raise Forbidden(f"{caller.party} may declare objects only for itself, not for {obj.party!r}")
     if obj.kind is Kind.INTENT:

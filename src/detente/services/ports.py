@@ -33,7 +33,83 @@ class WorldStore(Protocol):
     def world_version(self) -> int: ...
 
 
-class Tx(Protocol):
+class NoticeTx(Protocol):
+    """The humanitarian notices' part of a transaction (``adapters/storage/notices.py``)."""
+
+    def rules(self, name: str) -> dict[str, Any] | None: ...
+    def set_rules(self, name: str, body: dict[str, Any], member: str, now: datetime) -> None: ...
+    def add_notice(
+        self,
+        *,
+        kind: str,
+        object_id: str,
+        party: str,
+        member: str,
+        action: str,
+        urgent: bool,
+        now: datetime,
+        deadline: datetime | None,
+        remind_at: datetime | None,
+        features: list[dict[str, Any]],
+        conflicts: list[dict[str, Any]],
+        audience: Sequence[str],
+    ) -> int: ...
+    def add_recipient(
+        self,
+        *,
+        notice_id: int,
+        party: str,
+        owner: str,
+        notification_id: int,
+        deadline: datetime | None,
+        remind_at: datetime | None,
+    ) -> int: ...
+    def notice(self, notice_id: int) -> dict[str, Any] | None: ...
+    def notices(
+        self,
+        *,
+        party: str | None = None,
+        recipient: str | None = None,
+        kind: str | None = None,
+        object_id: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+    def latest_notice(self, kind: str, object_id: str) -> dict[str, Any] | None: ...
+    def recipients(self, notice_ids: Sequence[int]) -> list[dict[str, Any]]: ...
+    def recipient_of(self, notice_id: int, party: str) -> dict[str, Any] | None: ...
+    def due_recipients(self, now: datetime, limit: int) -> list[dict[str, Any]]: ...
+    def mark_recipient(self, recipient_id: int, field: str, now: datetime, audience: Sequence[str]) -> None: ...
+    def ack_history(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]: ...
+    def add_dissemination(
+        self,
+        *,
+        notice_id: int,
+        party: str,
+        owner: str,
+        unit: str,
+        method: str,
+        reference: str | None,
+        member: str,
+        told_at: datetime,
+        now: datetime,
+    ) -> int: ...
+    def disseminations(self, notice_ids: Sequence[int]) -> list[dict[str, Any]]: ...
+    def add_outcome(
+        self,
+        *,
+        movement_id: str,
+        party: str,
+        outcome: str,
+        reason: str,
+        attributed_to: str | None,
+        member: str,
+        now: datetime,
+    ) -> int: ...
+    def outcomes(self, *, movement_id: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class Tx(NoticeTx, Protocol):
     """One open transaction of a use case: everything it reads and writes."""
 
     logged: list[tuple[str, str, int]]

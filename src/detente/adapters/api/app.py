@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from detente.adapters.api import (
     routes_accounts,
     routes_agreements,
     routes_audit,
+    routes_humanitarian,
     routes_intents,
     routes_notifications,
     routes_objects,
@@ -34,9 +36,15 @@ def create_app(
     *,
     clock: Clock | None = None,
     webhooks: bool = True,
+    timers: bool | None = None,
     max_body_bytes: int = problems.MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The detente API over ``store`` (a Store or a database URL; default the SQLite file)."""
+    """The detente API over ``store`` (a Store or a database URL; default the SQLite file).
+
+    ``webhooks`` runs the webhook dispatcher; ``timers`` (default: as
+    ``webhooks``) sends due acknowledgement reminders and escalations every
+    minute.  Tests turn both off and drive them with an injected clock.
+    """
     own_store = not isinstance(store, Store)
     the_store = store if isinstance(store, Store) else open_store(store)
     mechanism = Mechanism(store=the_store, clock=clock or SystemClock(), codec=ScenarioCodec())
@@ -44,14 +52,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if webhooks:
-            task = asyncio.create_task(_dispatch(the_store, mechanism.clock, stop))
+            tasks.append(asyncio.create_task(_dispatch(the_store, mechanism.clock, stop)))
+        if webhooks if timers is None else timers:
+            tasks.append(asyncio.create_task(_timers(mechanism, stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
             if own_store:
                 the_store.close()
@@ -73,6 +83,7 @@ def create_app(
         routes_agreements,
         routes_audit,
         routes_notifications,
+        routes_humanitarian,
     ):
         app.include_router(module.router)
     return app
@@ -90,3 +101,22 @@ async def _dispatch(store: Store, clock: Clock, stop: asyncio.Event) -> None:
 
     async with httpx.AsyncClient(follow_redirects=False) as client:
         await Dispatcher(store, clock, client).run(stop)
+
+
+#: How often the server sends due reminders and escalations, seconds.
+TIMER_S = 60.0
+
+
+async def _timers(mechanism: Mechanism, stop: asyncio.Event) -> None:
+    """Every minute, send the acknowledgement reminders and escalations that are due (``notices.tick``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from detente.services import notices
+
+    while not stop.is_set():
+        try:
+            await run_in_threadpool(notices.tick, mechanism)
+        except Exception:  # a failed sweep is retried at the next one; the server keeps serving
+            logging.getLogger("detente.timers").exception("the notice timers failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TIMER_S)

@@ -21,7 +21,7 @@ from detente.domain.errors import InvalidInput, Problem
 from detente.domain.geo.box import Box4D
 from detente.domain.geo.intervals import TimeWindow
 from detente.domain.model import Kind, WorldObject
-from detente.services import objects
+from detente.services import notices, objects
 from detente.services.context import Mechanism
 
 router = APIRouter(responses=AUTHED, tags=["objects"])
@@ -55,14 +55,19 @@ def list_objects(
 
 @router.post("/objects", status_code=status.HTTP_201_CREATED, responses=documented(409))
 def declare_object(
-    m: Mech, who: Who, body: Annotated[FeatureCollection, Body(openapi_examples=DECLARE_EXAMPLES)]
+    m: Mech,
+    who: Who,
+    body: Annotated[FeatureCollection, Body(openapi_examples=DECLARE_EXAMPLES)],
+    urgent: Annotated[bool, Query(description="An urgent notice: the shorter lead time and deadline")] = False,
 ) -> WorldChange:
-    """Declare a no-fly zone (military, secretariat), a protected site or a movement (humanitarian).
+    """Declare a no-fly zone (military, secretariat), or notify a protected site or a movement (humanitarian).
 
-    ``party`` defaults to the caller's party; it may not name another.
+    ``party`` defaults to the caller's party; it may not name another.  A
+    site or movement is a notice: held to the lead time, sent to every
+    military party to acknowledge by its deadline (``/notices``).
     """
     obj = parse_one(m, who, body, kind=None)
-    return WorldChange(world_version=objects.declare(m, who, obj))
+    return _change(m, who, obj, replace=False, urgent=urgent)
 
 
 @router.get("/objects/{kind}/{object_id}")
@@ -78,14 +83,27 @@ def replace_object(
     kind: Kind,
     object_id: str,
     body: Annotated[FeatureCollection, Body(openapi_examples=REPLACE_EXAMPLES)],
+    urgent: Annotated[bool, Query(description="An urgent amendment: the shorter lead time and deadline")] = False,
 ) -> WorldChange:
+    """Replace a zone, or amend a site or movement (a notice the military parties acknowledge again)."""
     obj = parse_one(m, who, body, kind=kind, object_id=object_id)
-    return WorldChange(world_version=objects.declare(m, who, obj, replace=True))
+    return _change(m, who, obj, replace=True, urgent=urgent)
 
 
 @router.delete("/objects/{kind}/{object_id}")
 def withdraw_object(m: Mech, who: Who, kind: Kind, object_id: str) -> WorldChange:
+    """Withdraw a zone, site or movement (a site's or movement's withdrawal is a notice too)."""
+    if notices.is_notified_kind(kind):
+        sent = notices.withdraw(m, who, kind, object_id)
+        return WorldChange(world_version=sent.world_version, notice=sent.to_json())
     return WorldChange(world_version=objects.withdraw(m, who, kind, object_id))
+
+
+def _change(m: Mechanism, who: Caller, obj: WorldObject, *, replace: bool, urgent: bool) -> WorldChange:
+    if notices.is_notified_kind(obj.kind):
+        sent = notices.notify(m, who, obj, replace=replace, urgent=urgent)
+        return WorldChange(world_version=sent.world_version, notice=sent.to_json())
+    return WorldChange(world_version=objects.declare(m, who, obj, replace=replace))
 
 
 def parse_one(

@@ -103,6 +103,9 @@ class ObjectCollection(BaseModel):
 
 class WorldChange(BaseModel):
     world_version: int
+    notice: dict[str, Any] | None = Field(
+        default=None, description="For a site or movement: the notice sent (id, deadline, recipients)"
+    )
 
 
 class Override(Strict):

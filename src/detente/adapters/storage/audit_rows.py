@@ -33,11 +33,16 @@ from detente.adapters.storage.tables import (
     DecisionRow,
     DeliveryRow,
     DisclosureRow,
+    DisseminationRow,
     FilingRow,
     MemberRow,
+    NoticeRecipientRow,
+    NoticeRow,
     NotificationRow,
+    OutcomeRow,
     PartyKeyRow,
     PartyRow,
+    RulesRow,
     ScenarioMetaRow,
     TokenRow,
     VolumeRow,
@@ -115,6 +120,11 @@ RECORDS: dict[str, Record] = {
         Record("decision", DecisionRow, ("id",)),
         Record("access", AccessRow, ("id",)),
         Record("party-key", PartyKeyRow, ("key_id",)),
+        Record("notice", NoticeRow, ("id",)),
+        Record("recipient", NoticeRecipientRow, ("id",)),
+        Record("dissemination", DisseminationRow, ("id",)),
+        Record("outcome", OutcomeRow, ("id",)),
+        Record("rules", RulesRow, ("name",)),
     )
 }
 

@@ -308,6 +308,96 @@ class PartyKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class NoticeRow(Base):
+    """One humanitarian notice: a site or movement notified, amended or withdrawn, and its deadline."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_object", "kind", "object_id", "id"),
+        Index("ix_notices_party", "party", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String)
+    object_id: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When every military party must have acknowledged (None: a withdrawal, which needs no deadline).
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The object's GeoJSON features as notified (as they were withdrawn, for a withdrawal).
+    features: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: Filed intents found in conflict with it when it was notified: ``{intent, party, conflicts}``.
+    conflicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class NoticeRecipientRow(Base):
+    """A military party a notice was sent to: its inbox message, reminder and escalation."""
+
+    __tablename__ = "notice_recipients"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "party"),
+        Index("ix_notice_recipients_party", "party", "notice_id"),
+        Index("ix_notice_recipients_due", "escalated_at", "remind_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(BigInteger)
+    party: Mapped[str] = mapped_column(String)
+    notification_id: Mapped[int] = mapped_column(BigInteger)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DisseminationRow(Base):
+    """A military party's record that one of its units was told of a notice."""
+
+    __tablename__ = "disseminations"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    party: Mapped[str] = mapped_column(String)
+    unit: Mapped[str] = mapped_column(String)
+    method: Mapped[str] = mapped_column(String)
+    reference: Mapped[str | None] = mapped_column(String, nullable=True)
+    member_id: Mapped[str] = mapped_column(String)
+    #: When the unit was told (stated by the party), and when the party recorded it.
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutcomeRow(Base):
+    """How a notified movement went: facilitated, impeded, denied or cancelled, and why."""
+
+    __tablename__ = "movement_outcomes"
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    movement_id: Mapped[str] = mapped_column(String, index=True)
+    party: Mapped[str] = mapped_column(String)
+    outcome: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+    #: The military party the humanitarian actor holds responsible (impeded or denied), if any.
+    attributed_to: Mapped[str | None] = mapped_column(String, nullable=True)
+    member_id: Mapped[str] = mapped_column(String)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RulesRow(Base):
+    """A set of the mechanism's rules (``humanitarian``: lead times and deadlines), as JSON."""
+
+    __tablename__ = "mechanism_rules"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String)
+
+
 class AuditEntryRow(Base):
     """One entry of the audit log: its canonical JSON text, as hashed into the Merkle tree.
 
