@@ -165,8 +165,9 @@ def _describe(hazard: Hazard, query: Query, *, clip: bool = True) -> dict[str, A
     window = hazard.window.intersection(query.window) or hazard.window
     out: dict[str, Any] = {"kind": hazard.kind, "window": window.to_json()}
     if hazard.kind == Kind.INTENT.value:
-        area = disclosure_area(hazard.area, query.route, query.corridor_m + hazard.reach_m) if clip else None
-        out["area"] = None if area is None or area.is_empty else dict(mapping(area))
+        if clip:
+            area = disclosure_area(hazard.area, query.route, query.corridor_m + hazard.reach_m)
+            out["area"] = None if area.is_empty else dict(mapping(area))
     else:
         out["id"] = hazard.ref
     return out
