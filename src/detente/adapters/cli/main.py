@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from detente.adapters.cli import demo_humanitarian
 from detente.adapters.cli.audit_cmd import audit_app, party_key_app
+from detente.adapters.cli.humanitarian_cmd import corridor_cmd, hxl_app, notices_app
 from detente.adapters.cli.render import (
     conflict_table,
     conflicts_geojson,
@@ -45,6 +47,9 @@ app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(party_key_app, name="party-key")
+app.add_typer(notices_app, name="notices")
+app.add_typer(hxl_app, name="hxl")
+app.command("corridor")(corridor_cmd)
 out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 
@@ -155,7 +160,7 @@ def export(db: Annotated[str, typer.Option(help="Database URL.")] = DEFAULT_DB) 
 def demo(
     db: Annotated[str, typer.Option(help="Database URL for the demo world.")] = "sqlite:///detente-demo.sqlite",
 ) -> None:
-    """Syria, July 2017: store the demo world, reload it and check a day of operations."""
+    """Syria, July 2017: store the demo world, check a day of operations, then notify a convoy to Rukban."""
     scenario = load_scenario(DEMO_SCENARIO)
     store = open_store(db)
     checking.import_world(store, scenario)
@@ -176,6 +181,7 @@ def demo(
         else:
             out.print(f"[green]✓[/] {label}: no conflict")
     print_summary(out, result.intents, result.conflicts)
+    demo_humanitarian.run(store, out)
     report = verify_store(store)
     verdict = "[green]intact[/]" if report.intact else "[bold red]BROKEN[/]"
     out.print(
