@@ -91,7 +91,9 @@ def test_undisclosed_hazard_is_named_by_index_only() -> None:
     secret = Hazard("intent", None, MIDDLE, WINDOW)
     plan = net.plan((0, 0), (1, 0), corridor_m=1000, window=WINDOW, hazards=[far, secret])
     assert not plan.found and plan.avoided == (1,)
-    assert plan.reason is not None and plan.reason.endswith("every route is blocked by intent hazard 1")
+    assert plan.reason is not None and plan.reason.endswith(
+        "every route is blocked by intent active 2017-07-07T09:00:00Z–2017-07-07T11:00:00Z"
+    )
 
 
 def test_start_inside_a_hazard() -> None:

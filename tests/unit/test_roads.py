@@ -227,7 +227,7 @@ def test_demo_damascus_to_rukban_blocked_during_the_strike() -> None:
     assert plan.shortest_length_m is not None
     assert plan.reason == (
         "no road route from (36.29, 33.51) to (38.70, 33.29) avoids the hazards: "
-        "every route is blocked by intent hazard 0"
+        "every route is blocked by intent active 2017-07-07T09:00:00Z–2017-07-07T10:30:00Z"
     )
 
 

@@ -88,16 +88,19 @@ class Hazard:
 
 
 def hazard_name(index: int, hazard: Hazard) -> str:
-    """How a reason names a hazard in a list: ``nfz 'x'`` or ``intent hazard 2``."""
+    """How a reason names a hazard: ``nfz 'x'``, or an unnamed one by kind and window.
+
+    An intent is never named (need-to-know): ``intent active 2017-07-07T09:00:00Z–2017-07-07T10:30:00Z``.
+    """
     if hazard.ref is not None:
         return f"{hazard.kind} {hazard.ref!r}"
-    return f"{hazard.kind} hazard {index}"
+    start, end = hazard.window.to_json()
+    return f"{hazard.kind} active {start or '…'}–{end or '…'}"
 
 
 def _hazard_long(index: int, hazard: Hazard) -> str:
-    """``hazard 0 (nfz 'x')`` or ``hazard 2 (intent)``."""
-    what = f"{hazard.kind} {hazard.ref!r}" if hazard.ref is not None else hazard.kind
-    return f"hazard {index} ({what})"
+    """``hazard 0 (nfz 'x')`` or ``hazard 2 (intent active …)``."""
+    return f"hazard {index} ({hazard_name(index, hazard)})"
 
 
 def _check_distance(name: str, value: float) -> None:
