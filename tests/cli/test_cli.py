@@ -186,7 +186,16 @@ def test_demo_scenario_through_the_installed_command(fmt: str) -> None:
 
 def test_demo_command_runs_on_sqlite(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
-    result = runner.invoke(app, ["demo", "--db", db])
-    assert result.exit_code == 0, result.output
-    assert "sy-su22-tabqa" in result.stdout and "euphrates-line" in result.stdout
-    assert "blocking" in result.stdout
+    for _ in range(2):  # a second run on the same file starts the story again
+        result = runner.invoke(app, ["demo", "--db", db])
+        assert result.exit_code == 0, result.output
+        assert "sy-su22-tabqa" in result.stdout and "euphrates-line" in result.stdout
+        assert "blocking" in result.stdout
+        # the second act: the convoy to Rukban camp
+        said = " ".join(result.stdout.split())
+        assert "filed intent ru-strike-tanf crosses its corridor: ru told at once" in said
+        assert "escalated at the deadline: 1" in said and "│ sy │ overdue" in said
+        assert "4 of 4 acknowledgement receipts verify offline" in said
+        assert "is refused: blocking humanitarian_movement" in said
+        assert "via Homs - Salamiyah - Hama" in said and "no clear route" in said
+        assert "intact" in said
