@@ -28,6 +28,7 @@ from detente.audit import EVERYONE
 
 class _Recording(Protocol):
     session: Session
+    dialect: str
 
     def record(
         self,
@@ -191,7 +192,12 @@ class NoticeRows:
         return None if row is None else _recipient(row)
 
     def due_recipients(self: _Recording, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Unacknowledged recipients whose reminder or deadline has come and who are not yet escalated."""
+        """Unacknowledged recipients whose reminder or deadline has come and who are not yet escalated.
+
+        On PostgreSQL the rows are locked (``SKIP LOCKED``) so two servers'
+        timers never send the same reminder or escalation twice; SQLite has
+        one writer at a time.
+        """
         query = (
             select(*_RECIPIENT_COLUMNS, NoticeRow.party.label("owner"), NoticeRow.kind, NoticeRow.object_id)
             .join(NotificationRow, NotificationRow.id == NoticeRecipientRow.notification_id)
@@ -205,6 +211,8 @@ class NoticeRows:
             .order_by(NoticeRecipientRow.deadline, NoticeRecipientRow.id)
             .limit(limit)
         )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=NoticeRecipientRow)
         out = []
         for r in self.session.execute(query).mappings():
             item = _recipient(r)
