@@ -11,15 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi.testclient import TestClient
-from tests.api.world import Api
+from tests.api.world import Api, start_api
 
-from detente.adapters.api.app import create_app
 from detente.adapters.cli.main import DEMO_SCENARIO
-from detente.adapters.interop.scenario import ScenarioCodec, parse_scenario
-from detente.adapters.storage import open_store
-from detente.services import accounts
-from detente.services.context import FixedClock, Mechanism
 
 NOW = datetime(2017, 7, 4, 8, 0, tzinfo=UTC)
 MILITARY = ("coalition", "ru", "sy", "sdf", "tr")
@@ -34,24 +28,8 @@ RUKBAN = (38.70, 33.29)
 
 
 def start_demo_api(url: str) -> Iterator[Api]:
-    store = open_store(url)
-    store.replace_world(parse_scenario(DEMO_SCENARIO.read_text(encoding="utf-8")))
-    clock = FixedClock(NOW)
-    mechanism = Mechanism(store=store, clock=clock, codec=ScenarioCodec())
-    admin, admin_token = accounts.bootstrap(mechanism)
-    app = create_app(store, clock=clock, webhooks=False)
-    headers = {"secretariat": {"Authorization": f"Bearer {admin_token}"}}
-    members = {"secretariat": admin.id}
-    with TestClient(app, raise_server_exceptions=False) as client:
-        for party in PARTIES:
-            made = client.post(f"/parties/{party}/members", headers=headers["secretariat"], json={"name": party})
-            assert made.status_code == 201, made.text
-            members[party] = made.json()["id"]
-            issued = client.post(f"/members/{members[party]}/tokens", headers=headers["secretariat"], json={})
-            assert issued.status_code == 201, issued.text
-            headers[party] = {"Authorization": f"Bearer {issued.json()['token']}"}
-        yield Api(client, headers, members, mechanism, store, clock)
-    store.close()
+    """The API on the demo world, under the mechanism's default rules (48 h lead time for movements)."""
+    yield from start_api(url, document=DEMO_SCENARIO.read_text(encoding="utf-8"), parties=PARTIES, now=NOW, rules=None)
 
 
 def convoy(oid: str, start: str, end: str, *, route: list[tuple[float, float]] | None = None, **props: Any) -> Any:

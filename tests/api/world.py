@@ -16,7 +16,7 @@ real services); ``api.headers[party]`` carries that party's bearer token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,26 +115,35 @@ class Api:
         return int(self.client.get("/world", headers=self.headers["secretariat"]).json()["world_version"])
 
 
-def start_api(url: str) -> Iterator[Api]:
+def start_api(
+    url: str,
+    *,
+    document: str | None = None,
+    parties: Iterable[str] = PARTIES,
+    now: datetime = NOW,
+    rules: dict[str, Any] | None = TEST_RULES,
+) -> Iterator[Api]:
+    """The API on ``url`` over a world (default: this module's), with a member and token for each party."""
     store = open_store(url)
-    store.replace_world(parse_scenario(_dumps(world_document())))
-    clock = FixedClock(NOW)
+    store.replace_world(parse_scenario(document or _dumps(world_document())))
+    clock = FixedClock(now)
     mechanism = Mechanism(store=store, clock=clock, codec=ScenarioCodec())
     admin, admin_token = accounts.bootstrap(mechanism)
     app = create_app(store, clock=clock, webhooks=False)
     headers = {"secretariat": {"Authorization": f"Bearer {admin_token}"}}
     members = {"secretariat": admin.id}
     with TestClient(app, raise_server_exceptions=False) as client:
-        for party in PARTIES:
+        for party in parties:
             made = client.post(f"/parties/{party}/members", headers=headers["secretariat"], json={"name": party})
             assert made.status_code == 201, made.text
             members[party] = made.json()["id"]
             issued = client.post(f"/members/{members[party]}/tokens", headers=headers["secretariat"], json={})
             assert issued.status_code == 201, issued.text
             headers[party] = {"Authorization": f"Bearer {issued.json()['token']}"}
-        # The convoy below starts 18 h after NOW: the test world's rules let it (the default lead time is 48 h).
-        rules = client.put("/humanitarian/rules", headers=headers["secretariat"], json=TEST_RULES)
-        assert rules.status_code == 200, rules.text
+        if rules is not None:
+            # The convoy of this world starts 18 h after NOW: its rules let it (the default lead time is 48 h).
+            answer = client.put("/humanitarian/rules", headers=headers["secretariat"], json=rules)
+            assert answer.status_code == 200, answer.text
         yield Api(client, headers, members, mechanism, store, clock)
     store.close()
 
