@@ -357,5 +357,15 @@ def test_malformed_hxl_is_refused_row_by_row(demo: Api) -> None:
     missing = "Kind,Id\n#meta+kind,#meta+id\nsite,x\n"
     r = c.post("/humanitarian/hxl", headers={**h["ocha"], "Content-Type": "text/csv"}, content=missing.encode())
     assert r.status_code == 422 and "hxl-missing-column" in {e["rule"] for e in r.json()["errors"]}
+    # A row that reads well but breaks a rule of the mechanism (the lead time) is named by its line too.
+    late = (
+        "Kind,Id,Org,Route,Corridor,Start,End\n"
+        "#meta+kind,#meta+id,#org,#geo+route,#geo+corridor,#date+start,#date+end\n"
+        'movement,early-convoy,ocha,"LINESTRING (36.3 33.5, 36.7 33.6)",1000,'
+        "2017-07-04T12:00:00Z,2017-07-04T18:00:00Z\n"
+    )
+    r = c.post("/humanitarian/hxl", headers={**h["ocha"], "Content-Type": "text/csv"}, content=late.encode())
+    assert r.status_code == 422, r.text
+    assert [(e["index"], e["rule"], e["id"]) for e in r.json()["errors"]] == [(3, "lead-time", "early-convoy")]
     after = (c.get("/notices", headers=h["secretariat"]).json(), c.get("/world", headers=h["ocha"]).json())
     assert after == before

@@ -162,7 +162,10 @@ async def import_hxl(m: Mech, who: Who, request: Request) -> ImportOut:
     with m.store.read() as tx:
         parties = tx.parties()
     found = hxl.read_hxl(text, parties)
-    sent = notices.notify_many(m, who, found.objects, urgent=found.urgent, replace=None)
+    try:
+        sent = notices.notify_many(m, who, found.objects, urgent=found.urgent, replace=None)
+    except InvalidInput as refused:
+        raise found.on_rows(refused) from None
     return ImportOut(notices=[NoticeSent(**s.to_json()) for s in sent])
 
 

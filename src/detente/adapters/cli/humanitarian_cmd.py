@@ -560,7 +560,10 @@ def hxl_import_cmd(
                 raise InvalidInput([Problem("party", f"no party {party!r} (known: {known})")])
             found = hxl.read_hxl(text, parties)
             caller = Caller(member="cli", party=party, role=parties[party].role)
-            sent = notices.notify_many(_mechanism(store), caller, found.objects, urgent=found.urgent, replace=None)
+            try:
+                sent = notices.notify_many(_mechanism(store), caller, found.objects, urgent=found.urgent, replace=None)
+            except InvalidInput as refused:
+                raise found.on_rows(refused) from None
     except (DetenteError, OSError, SQLAlchemyError) as exc:
         raise _fail(exc, where="line") from exc
     for s in sent:

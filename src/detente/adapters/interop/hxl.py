@@ -32,7 +32,7 @@ import io
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -95,6 +95,17 @@ class HxlImport:
     objects: list[WorldObject]
     #: object id -> the row's ``#status+urgent`` flag (False when empty).
     urgent: dict[str, bool]
+    #: object id -> the row's line number, to name the row of a problem found later (a lead time).
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def on_rows(self, error: InvalidInput) -> InvalidInput:
+        """``error`` with each problem that names an object of this file placed on that object's row."""
+        return InvalidInput(
+            [
+                replace(p, index=self.lines[p.id]) if p.index is None and p.id in self.lines else p
+                for p in error.problems
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -213,7 +224,11 @@ def read_hxl(text: str, parties: Mapping[str, Party]) -> HxlImport:
     objects = _through_codec(reader.pieces, parties, problems)
     if problems:
         raise InvalidInput(sorted(problems, key=lambda p: (p.index is not None, p.index or 0)))
-    return HxlImport(objects=objects, urgent={p.id: p.urgent for p in reader.pieces})
+    return HxlImport(
+        objects=objects,
+        urgent={p.id: p.urgent for p in reader.pieces},
+        lines={p.id: p.line for p in reader.pieces},
+    )
 
 
 def _split_rows(text: str) -> tuple[list[list[str]], list[int]]:
