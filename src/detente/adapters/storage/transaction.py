@@ -15,11 +15,12 @@ any row that differs from what the log last said of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_log, audit_rows, convert
@@ -197,15 +198,37 @@ class Tx(NoticeRows):
         for start in range(0, len(keys), 500):
             chunk = [(k.value, i) for k, i in keys[start : start + 500]]
             # Core rows, not ORM entities: the converter reads attributes only, and this is the filing's hot path.
-            table = VolumeRow.__table__
-            rows = self.session.execute(
-                select(table).where(tuple_(table.c.kind, table.c.object_id).in_(chunk)).order_by(table.c.id)
-            ).all()
+            rows = self.session.execute(self._volumes_of(chunk)).all()
             groups: dict[tuple[str, str], list[Any]] = {}
             for row in rows:
                 groups.setdefault((row.kind, row.object_id), []).append(row)
             found.extend((convert.object_from_rows(g), max(r.changed_version for r in g)) for g in groups.values())
         return found
+
+    def _volumes_of(self, keys: list[tuple[str, str]]) -> Select[Any]:
+        """The volume rows of these (kind, id) keys, by the unique index on both backends.
+
+        SQLite plans ``(kind, object_id) IN (VALUES ...)`` as a scan of the
+        whole table (SQLite 3.40; 150 ms at 200,000 volumes), so there the
+        keys are a JSON array joined through ``json_each``, which drives the
+        index lookups; PostgreSQL uses the index for the row-value ``IN``.
+        """
+        table = VolumeRow.__table__
+        if self.dialect != "sqlite":
+            return select(table).where(tuple_(table.c.kind, table.c.object_id).in_(keys)).order_by(table.c.id)
+        wanted = func.json_each(json.dumps(keys)).table_valued("value").alias("wanted")
+        return (
+            select(table)
+            .select_from(wanted)
+            .join(
+                table,
+                and_(
+                    table.c.kind == func.json_extract(wanted.c.value, "$[0]"),
+                    table.c.object_id == func.json_extract(wanted.c.value, "$[1]"),
+                ),
+            )
+            .order_by(table.c.id)
+        )
 
     def get_object(self, kind: Kind, object_id: str) -> WorldObject | None:
         rows = self.session.scalars(
