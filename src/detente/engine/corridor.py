@@ -47,7 +47,7 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from detente.domain.geo.arrays import FloatArray, GeomArray, IntArray
-from detente.domain.geo.geodesic import distances_m, grow_box
+from detente.domain.geo.geodesic import distances_m, grow_boxes
 from detente.domain.geo.intervals import TimeWindow
 from detente.engine.measure import pair_distances
 
@@ -109,16 +109,15 @@ def _check_distance(name: str, value: float) -> None:
 
 
 def _active(hazards: Sequence[Hazard], window: TimeWindow) -> IntArray:
-    """Indices of the hazards active in ``window`` with a usable area.
-
-    One Python step per *hazard* (not per edge): a query brings few.
-    """
-    out = [
-        i
-        for i, h in enumerate(hazards)
-        if h.window.overlaps(window) and not h.area.is_empty and all(math.isfinite(v) for v in h.area.bounds)
-    ]
-    return np.asarray(out, dtype=np.int64)
+    """Indices of the hazards active in ``window`` with a usable area (vectorised over hazards)."""
+    if not hazards:
+        return np.empty(0, dtype=np.int64)
+    starts = np.fromiter((h.window.start_s for h in hazards), dtype=np.float64, count=len(hazards))
+    ends = np.fromiter((h.window.end_s for h in hazards), dtype=np.float64, count=len(hazards))
+    areas = np.fromiter((h.area for h in hazards), dtype=object, count=len(hazards))
+    overlaps = np.maximum(starts, window.start_s) < np.minimum(ends, window.end_s)
+    usable = ~shapely.is_empty(areas) & np.isfinite(shapely.bounds(areas)).all(axis=1)
+    return np.flatnonzero(overlaps & usable).astype(np.int64)
 
 
 def _grown_boxes(areas: GeomArray, distances: FloatArray) -> tuple[GeomArray, IntArray]:
@@ -127,25 +126,26 @@ def _grown_boxes(areas: GeomArray, distances: FloatArray) -> tuple[GeomArray, In
     A grown box that runs past +/-180 is split into its pieces on either
     side; ``owner`` says which area each box belongs to.
     """
-    boxes: list[tuple[float, float, float, float]] = []
-    owner: list[int] = []
-    for i, (geom, dist) in enumerate(zip(areas, distances, strict=True)):
-        minx, miny, maxx, maxy = grow_box(geom.bounds, float(dist))
-        pieces = [(max(minx, -180.0), miny, min(maxx, 180.0), maxy)]
-        if maxx - minx >= 360.0:
-            pieces = [(-180.0, miny, 180.0, maxy)]
-        else:
-            if minx < -180.0:
-                pieces.append((minx + 360.0, miny, 180.0, maxy))
-            if maxx > 180.0:
-                pieces.append((-180.0, miny, maxx - 360.0, maxy))
-        boxes.extend(pieces)
-        owner.extend([i] * len(pieces))
-    if not boxes:
+    if len(areas) == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
-    b = np.asarray(boxes, dtype=np.float64)
+    grown = grow_boxes(shapely.bounds(areas), distances)
+    index = np.arange(len(grown), dtype=np.int64)
+    minx, miny, maxx, maxy = grown.T
+    whole = maxx - minx >= 360.0
+    main = np.column_stack(
+        [np.where(whole, -180.0, np.maximum(minx, -180.0)), miny, np.where(whole, 180.0, np.minimum(maxx, 180.0)), maxy]
+    )
+    west = ~whole & (minx < -180.0)
+    east = ~whole & (maxx > 180.0)
+    pieces = [
+        main,
+        np.column_stack([minx[west] + 360.0, miny[west], np.full(west.sum(), 180.0), maxy[west]]),
+        np.column_stack([np.full(east.sum(), -180.0), miny[east], maxx[east] - 360.0, maxy[east]]),
+    ]
+    b = np.vstack(pieces)
+    owner = np.concatenate([index, index[west], index[east]])
     geoms: GeomArray = shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
-    return geoms, np.asarray(owner, dtype=np.int64)
+    return geoms, owner
 
 
 def _near_pairs(

@@ -67,6 +67,30 @@ def grow_box(box: tuple[float, float, float, float], distance_m: float) -> tuple
     return minx - dlon, max(-90.0, miny - dlat), maxx + dlon, min(90.0, maxy + dlat)
 
 
+def grow_boxes(bounds: FloatArray, distances_m: FloatArray) -> FloatArray:
+    """:func:`grow_box` for many boxes at once: ``bounds`` is (n, 4), the result too.
+
+    >>> grow_boxes(np.array([[10.0, 0.0, 11.0, 1.0]]), np.array([0.0])).tolist()
+    [[10.0, 0.0, 11.0, 1.0]]
+    """
+    b = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
+    r = np.asarray(distances_m, dtype=np.float64)
+    grow = r > 0
+    dlat = np.where(grow, r / MIN_M_PER_DEG_LAT * 1.01, 0.0)
+    lat = np.minimum(90.0, np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dlat)
+    cos_lat = np.cos(np.radians(lat))
+    with np.errstate(divide="ignore"):
+        dlon = np.where(cos_lat < 1e-6, 360.0, r / (M_PER_DEG_LON_EQUATOR * np.maximum(cos_lat, 1e-300)) * 1.01)
+    dlon = np.where(grow, np.where(dlon >= 180.0, 360.0, dlon), 0.0)
+    whole = dlon >= 360.0
+    out = np.empty_like(b)
+    out[:, 0] = np.where(whole, -180.0, b[:, 0] - dlon)
+    out[:, 2] = np.where(whole, 180.0, b[:, 2] + dlon)
+    out[:, 1] = np.maximum(-90.0, b[:, 1] - dlat)
+    out[:, 3] = np.minimum(90.0, b[:, 3] + dlat)
+    return out
+
+
 def geodesic_circle(lon: float, lat: float, radius_m: float, segments: int = 128) -> BaseGeometry:
     """A polygon approximating a geodesic circle, for display and export.
 
