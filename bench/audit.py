@@ -53,12 +53,10 @@ import hashlib
 import io
 import json
 import os
-import platform
 import pstats
 import random
 import secrets
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +93,9 @@ from detente.audit.merkle import (
 from detente.domain.accounts import Caller
 from detente.domain.model import Role
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine as bench_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PG_ENV = "DETENTE_PG_URL"
@@ -108,35 +109,16 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        head, dirty = "", ""
     import cryptography
     import rfc8785
 
     return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
+        **bench_machine.base(),
         "sqlalchemy": sqlalchemy.__version__,
         "psycopg": psycopg.__version__,
         "sqlite": sqlite3.sqlite_version,
         "cryptography": cryptography.__version__,
         "rfc8785": getattr(rfc8785, "__version__", "?"),
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-        "git_head": head + ("+uncommitted src" if dirty else ""),
     }
 
 

@@ -52,6 +52,7 @@ from rich.table import Table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import machine as bench_machine  # noqa: E402
 import peers_naive  # noqa: E402
 import peers_postgis  # noqa: E402
 import workload  # noqa: E402
@@ -68,14 +69,6 @@ Key = tuple[int, str, str, str, int]
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     mem_gb = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -86,7 +79,7 @@ def machine() -> dict[str, Any]:
     return {
         "nproc": os.cpu_count(),
         "affinity": sorted(os.sched_getaffinity(0)),
-        "cpu_model": cpu,
+        "cpu_model": bench_machine.cpu_model(),
         "mem_gb": mem_gb,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -74,9 +74,7 @@ import contextlib  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import secrets  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -100,6 +98,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import machine as bench_machine  # noqa: E402
 import peers_naive  # noqa: E402
 import workload  # noqa: E402
 from detente.adapters.storage import Store, open_store  # noqa: E402
@@ -144,24 +143,8 @@ def grown(bounds: tuple[float, float, float, float], distance_m: float) -> tuple
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    head = dirty = ""
-    with contextlib.suppress(OSError):
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True, check=False
-        ).stdout.strip()
     return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
+        **bench_machine.base(),
         "numpy": np.__version__,
         "shapely": shapely.__version__,
         "geos": ".".join(map(str, shapely.geos_version)),
@@ -169,8 +152,6 @@ def machine() -> dict[str, Any]:
         "proj": pyproj.proj_version_str,
         "networkx": nx.__version__,
         "psycopg": psycopg.__version__,
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-        "git_head": head + ("+uncommitted src" if dirty else ""),
     }
 
 

@@ -52,7 +52,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import secrets
 import signal
@@ -72,6 +71,9 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine as bench_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -144,12 +146,6 @@ def _iso(t: datetime) -> str:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     import fastapi
     import pydantic
     import sqlalchemy
@@ -163,9 +159,7 @@ def machine() -> dict[str, Any]:
     except ImportError:
         loop = "asyncio"
     return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
+        **bench_machine.base(),
         "fastapi": fastapi.__version__,
         "starlette": starlette.__version__,
         "pydantic": pydantic.__version__,
@@ -174,18 +168,7 @@ def machine() -> dict[str, Any]:
         "httpx": httpx.__version__,
         "client_loop": loop,
         "sqlite": __import__("sqlite3").sqlite_version,
-        "loadavg_before": list(os.getloadavg()),
-        "git_head": _git_head(),
     }
-
-
-def _git_head() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True)
-    except OSError:
-        return ""
-    return out.stdout.strip() + (" (src modified)" if dirty.stdout.strip() else "")
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
