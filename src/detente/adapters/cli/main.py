@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from detente.adapters.cli import demo_humanitarian
 from detente.adapters.cli.audit_cmd import audit_app, party_key_app
 from detente.adapters.cli.humanitarian_cmd import corridor_cmd, hxl_app, notices_app
+from detente.adapters.cli.monitor_cmd import monitor_cmd
 from detente.adapters.cli.render import (
     conflict_table,
     conflicts_geojson,
@@ -50,6 +51,7 @@ app.add_typer(party_key_app, name="party-key")
 app.add_typer(notices_app, name="notices")
 app.add_typer(hxl_app, name="hxl")
 app.command("corridor")(corridor_cmd)
+app.command("monitor")(monitor_cmd)
 out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 
