@@ -3,8 +3,9 @@
 Every sample is checked against every zone, boundary, site and movement
 volume in one vectorised pipeline, the same shape as the strategic check:
 
-1. **Index**: one Shapely STR-tree of the volumes' boxes (grown by their
-   radius or corridor), queried in bulk with every sample point at once.
+1. **Index**: the volumes' boxes (grown by their radius or corridor) in a
+   uniform grid (``pointgrid``), queried with every sample's lon/lat at once
+   in numpy (no Shapely point per sample).
 2. **Cheap filters** over the candidate (sample, volume) pairs as numpy
    columns: the half-open time window and altitude band, and the rule
    (a zone binds the track's party and purpose; a boundary is another
@@ -36,6 +37,7 @@ from detente.domain.model import Kind, Party, Role, Scenario, WorldObject
 from detente.domain.rules import nfz_binds
 from detente.domain.tracks import Event, EventType, Other, Samples
 from detente.engine.measure import pair_distances
+from detente.engine.pointgrid import PointGrid
 from detente.engine.separation import separation_events
 
 #: The kinds a track is checked against, and the event each raises.
@@ -72,8 +74,7 @@ class _Volumes:
         self.proximity = np.array([ZONE_EVENTS[objects[o].kind] is EventType.PROXIMITY for o, _, _ in rows], dtype=bool)
         boxes = [_split(v.footprint.bounds()) for _, _, v in rows]
         self.box_owner: IntArray = np.array([i for i, parts in enumerate(boxes) for _ in parts], dtype=np.int64)
-        flat = np.array([b for parts in boxes for b in parts], dtype=np.float64).reshape(-1, 4)
-        self.tree = shapely.STRtree(shapely.box(flat[:, 0], flat[:, 1], flat[:, 2], flat[:, 3]))
+        self.grid = PointGrid(np.array([b for parts in boxes for b in parts], dtype=np.float64).reshape(-1, 4))
 
     def __len__(self) -> int:
         return len(self.obj)
@@ -100,9 +101,8 @@ def zone_events(objects: Iterable[WorldObject], parties: Mapping[str, Party], sa
     volumes = _Volumes(zones)
     allowed = _rules(zones, parties, samples)
 
-    points = shapely.points(samples.lon, samples.lat)
-    hits = np.asarray(volumes.tree.query(points), dtype=np.int64)
-    s, v = hits[0], volumes.box_owner[hits[1]]
+    s, box = volumes.grid.query(samples.lon, samples.lat)
+    v = volumes.box_owner[box]
     t, alt = samples.t[s], samples.alt[s]
     keep = (volumes.t_lo[v] <= t) & (t < volumes.t_hi[v]) & (volumes.a_lo[v] <= alt) & (alt < volumes.a_hi[v])
     keep &= allowed[volumes.obj[v], samples.track[s]]
