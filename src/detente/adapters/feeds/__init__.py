@@ -1,0 +1,1 @@
+"""Live feeds of position reports (Cursor-on-Target over TCP or TLS)."""
