@@ -24,7 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from detente.adapters.feeds.cot_listener import CotListener, server_ssl_context
-from detente.adapters.interop.cot import Assignment, FeedMapping, Report
+from detente.adapters.interop.feedmap import (
+    Assignment,
+    FeedMapping,
+    Report,
+)
 
 with warnings.catch_warnings():  # pytak warns at import that aiohttp (for its Marti and enrolment clients) is missing
     warnings.simplefilter("ignore")

@@ -11,18 +11,20 @@ from hypothesis import strategies as st
 
 from detente.adapters.interop import cot
 from detente.adapters.interop.cot import (
-    ALT_HAE_AS_MSL,
-    ALT_MSL,
     MAX_EVENT_BYTES,
-    Assignment,
-    Dropped,
     EventSplitter,
-    FeedMapping,
-    Report,
     decode,
     parse_event,
     pong_event,
     to_report,
+)
+from detente.adapters.interop.feedmap import (
+    ALT_HAE_AS_MSL,
+    ALT_MSL,
+    Assignment,
+    Dropped,
+    FeedMapping,
+    Report,
 )
 from detente.domain.errors import InvalidInput
 from detente.domain.tracks import Samples

@@ -42,14 +42,16 @@ from pathlib import Path
 from detente.adapters.interop.cot import (
     GEOID_MODEL,
     MAX_EVENT_BYTES,
-    Dropped,
     EventSplitter,
-    FeedMapping,
-    Report,
     geoid_available,
     parse_event,
     pong_event,
     to_report,
+)
+from detente.adapters.interop.feedmap import (
+    Dropped,
+    FeedMapping,
+    Report,
 )
 from detente.domain.errors import InvalidInput
 
