@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from detente.adapters.cli import demo_humanitarian
+from detente.adapters.cli import demo_humanitarian, demo_monitor
 from detente.adapters.cli.audit_cmd import audit_app, party_key_app
 from detente.adapters.cli.humanitarian_cmd import corridor_cmd, hxl_app, notices_app
 from detente.adapters.cli.monitor_cmd import monitor_cmd
@@ -184,6 +184,7 @@ def demo(
             out.print(f"[green]✓[/] {label}: no conflict")
     print_summary(out, result.intents, result.conflicts)
     demo_humanitarian.run(store, out)
+    demo_monitor.run(world, out)
     report = verify_store(store)
     verdict = "[green]intact[/]" if report.intact else "[bold red]BROKEN[/]"
     out.print(
