@@ -72,7 +72,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
@@ -80,7 +79,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -114,7 +113,6 @@ from detente.engine.world import World  # noqa: E402
 from detente.services.notices import _filed_conflicts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 PG_ENV = "DETENTE_PG_URL"
 TOLERANCE_M = 10.0
 CORRIDOR_M = 1_000.0
@@ -1119,13 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     print_tables(results)
     console.print(f"whole run {meta['wall_s']:.0f} s, load average after {meta['loadavg_after']}")
-    out = args.out or RESULTS / f"humanitarian-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"machine": meta, "args": {k: str(v) for k, v in vars(args).items()}, **results}, indent=1, default=str
-        )
-    )
+    out = bench_machine.save_results("humanitarian", meta, args, results, args.out)
     console.print(f"results: {out}")
     bad = failures(results)
     for b in bad:

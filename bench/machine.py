@@ -6,6 +6,7 @@ Each script adds the versions of what it measures (``{**machine.base(), "numpy":
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import subprocess
@@ -46,3 +47,14 @@ def base() -> dict[str, Any]:
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         "git_head": git_head(),
     }
+
+
+def save_results(name: str, meta: dict[str, Any], args: Any, results: dict[str, Any], out: Path | None = None) -> Path:
+    """Write a run's machine, arguments and results as JSON (``bench/results/<name>-<UTC time>.json``)."""
+    from datetime import UTC, datetime
+
+    path = out or ROOT / "bench" / "results" / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"machine": meta, "args": {k: str(v) for k, v in vars(args).items()}, **results}
+    path.write_text(json.dumps(body, indent=1, default=str))
+    return path

@@ -96,7 +96,6 @@ import contextlib  # noqa: E402
 import cProfile  # noqa: E402
 import functools  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import pstats  # noqa: E402
 import resource  # noqa: E402
@@ -105,7 +104,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -1267,14 +1265,8 @@ def main(argv: list[str] | None = None) -> int:
         f"whole run {meta['wall_s']:.0f} s, peak RSS {meta['max_rss_mb']:.0f} MB, "
         f"load average after {meta['loadavg_after']}"
     )
-    out = args.out or RESULTS / f"monitor-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     results["goals"] = goals(results)
-    out.write_text(
-        json.dumps(
-            {"machine": meta, "args": {k: str(v) for k, v in vars(args).items()}, **results}, indent=1, default=str
-        )
-    )
+    out = bench_machine.save_results("monitor", meta, args, results, args.out)
     console.print(f"results: {out}")
     bad = failures(results)
     for b in bad:
