@@ -95,24 +95,39 @@ def _split(box: tuple[float, float, float, float]) -> list[tuple[float, float, f
 
 def zone_events(objects: Iterable[WorldObject], parties: Mapping[str, Party], samples: Samples) -> list[Event]:
     """Incursions, boundary crossings and proximity episodes of every track."""
-    zones = [o for o in objects if o.kind in ZONE_EVENTS]
-    if not zones or not len(samples):
-        return []
-    volumes = _Volumes(zones)
-    allowed = _rules(zones, parties, samples)
+    return ZoneIndex(objects, parties).events(samples)
 
-    s, box = volumes.grid.query(samples.lon, samples.lat)
-    v = volumes.box_owner[box]
-    t, alt = samples.t[s], samples.alt[s]
-    keep = (volumes.t_lo[v] <= t) & (t < volumes.t_hi[v]) & (volumes.a_lo[v] <= alt) & (alt < volumes.a_hi[v])
-    keep &= allowed[volumes.obj[v], samples.track[s]]
-    s, v = s[keep], v[keep]
-    inside, distance = _measure(volumes, samples, s, v)
-    s, v = s[inside], v[inside]
-    # Inside a zone or a boundary is distance 0 (a circular zone is an area); near a site or a route, the distance.
-    d = np.where(volumes.proximity[v], distance[inside], 0.0)
-    o = volumes.obj[v]
-    return _episodes(zones, samples, s, o, d)
+
+class ZoneIndex:
+    """The zone volumes of one world, indexed once and checked against many batches of samples.
+
+    A live monitor builds one per world version and keeps it, so a batch
+    pays only for its own samples, not for indexing 10^4 zones again.
+    """
+
+    def __init__(self, objects: Iterable[WorldObject], parties: Mapping[str, Party]) -> None:
+        self.zones = [o for o in objects if o.kind in ZONE_EVENTS]
+        self.parties = parties
+        self.volumes = _Volumes(self.zones) if self.zones else None
+
+    def events(self, samples: Samples) -> list[Event]:
+        """Incursions, boundary crossings and proximity episodes of every track in ``samples``."""
+        volumes = self.volumes
+        if volumes is None or not len(samples):
+            return []
+        allowed = _rules(self.zones, self.parties, samples)
+        s, box = volumes.grid.query(samples.lon, samples.lat)
+        v = volumes.box_owner[box]
+        t, alt = samples.t[s], samples.alt[s]
+        keep = (volumes.t_lo[v] <= t) & (t < volumes.t_hi[v]) & (volumes.a_lo[v] <= alt) & (alt < volumes.a_hi[v])
+        keep &= allowed[volumes.obj[v], samples.track[s]]
+        s, v = s[keep], v[keep]
+        inside, distance = _measure(volumes, samples, s, v)
+        s, v = s[inside], v[inside]
+        # Inside a zone or a boundary is distance 0 (a circular zone is an area); near a site or a route, the distance.
+        d = np.where(volumes.proximity[v], distance[inside], 0.0)
+        o = volumes.obj[v]
+        return _episodes(self.zones, samples, s, o, d)
 
 
 def _rules(zones: list[WorldObject], parties: Mapping[str, Party], samples: Samples) -> np.ndarray:
