@@ -87,6 +87,8 @@ PLACEHOLDERS = (
     "<audit-size>",
     "<watch-key>",
     "<aid-notice>",
+    "<blue-event>",
+    "<blue-incident>",
 )
 
 
@@ -144,6 +146,27 @@ def also(method: str, path: str, expected: dict[str, int], **options: Any) -> li
 
 
 # -- bodies -------------------------------------------------------------------
+
+
+def position(track: str, party: str, t: str, lon: float) -> dict[str, Any]:
+    return {
+        "track": track,
+        "party": party,
+        "category": "air",
+        "purpose": "armed",
+        "t": t,
+        "lon": lon,
+        "lat": 35.0,
+        "alt_m": 5000,
+    }
+
+
+#: A blue and a red aircraft at one place and time: a loss of separation, and its incident.
+CLOSE_PAIR = [
+    position("blue-1", "blue", "2017-07-06T11:00:00Z", 30.0),
+    position("red-1", "red", "2017-07-06T11:00:00Z", 30.0),
+]
+BLUE_POSITION = {"positions": [position("blue-2", "blue", "2017-07-06T11:05:00Z", 20.0)]}
 
 
 def collection(*features: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +355,14 @@ ROWS: list[Row] = [
     *rows("POST", "/humanitarian/hxl", {**every(403), A: 201}, body=AID_HXL),
     *also("POST", "/humanitarian/hxl", {RL: 201, A: 403}, body=RELIEF_HXL, target="for relief"),
     *rows("GET", "/humanitarian/hxl", every(200)),
+    # live monitoring: each party reports its own tracks (the secretariat runs feeds for all);
+    # an episode and its incident are seen by the parties concerned and the secretariat
+    *rows("POST", "/positions", {**every(422), S: 202, B: 202}, body=BLUE_POSITION),
+    *rows("GET", "/tracks", every(200)),
+    *rows("GET", "/track-events", every(200)),
+    *rows("GET", "/track-events/<blue-event>", {**every(404), S: 200, B: 200, R: 200}),
+    *rows("GET", "/incidents", every(200)),
+    *rows("GET", "/incidents/<blue-incident>", {**every(404), S: 200, B: 200, R: 200}),
 ]
 
 
@@ -377,6 +408,7 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     watch_key = ok(c.post(f"/parties/{W}/keys", headers=h[W], json=key_registration(W, 7)))["key_id"]
     notified = ok(c.post("/objects", headers=h[A], json=site("aid-clinic", 36.8, 35.8)))["notice"]["id"]
     ok(c.post("/movements/aid-convoy/outcome", headers=h[A], json={**OUTCOME, "outcome": "impeded"}))
+    met = ok(c.post("/positions", headers=h[S], json={"positions": CLOSE_PAIR}), 202)["events"]
     size = ok(c.get("/audit/head", headers=h[S]), 200)["size"]
     ids = {
         "<blue-member>": api.members[B],
@@ -390,6 +422,8 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         "<audit-size>": str(size),
         "<watch-key>": watch_key,
         "<aid-notice>": str(notified),
+        "<blue-event>": str(met[0]["id"]),
+        "<blue-incident>": str(ok(c.get(f"/track-events/{met[0]['id']}", headers=h[S]), 200)["incident"]),
     }
     assert set(ids) == set(PLACEHOLDERS)
     return headers, ids

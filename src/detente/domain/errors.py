@@ -55,3 +55,7 @@ class Forbidden(DetenteError):
 
 class AlreadyExists(DetenteError):
     """An id that is already taken."""
+
+
+class Busy(DetenteError):
+    """The service cannot take this now (a queue is full); nothing was taken, and it is safe to send again."""

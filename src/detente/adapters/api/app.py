@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -23,12 +24,14 @@ from detente.adapters.api import (
     routes_audit,
     routes_humanitarian,
     routes_intents,
+    routes_monitoring,
     routes_notifications,
     routes_objects,
 )
 from detente.adapters.interop.scenario import ScenarioCodec
 from detente.adapters.storage import Store, open_store
 from detente.services.context import Clock, Mechanism, SystemClock
+from detente.services.live import LiveMonitor
 
 
 def create_app(
@@ -37,17 +40,23 @@ def create_app(
     clock: Clock | None = None,
     webhooks: bool = True,
     timers: bool | None = None,
+    monitor: bool | None = None,
     max_body_bytes: int = problems.MAX_BODY_BYTES,
 ) -> FastAPI:
     """The detente API over ``store`` (a Store or a database URL; default the SQLite file).
 
     ``webhooks`` runs the webhook dispatcher; ``timers`` (default: as
     ``webhooks``) sends due acknowledgement reminders and escalations every
-    minute.  Tests turn both off and drive them with an injected clock.
+    minute; ``monitor`` (default: as ``webhooks``) checks position reports
+    on a thread of their own, so a request only queues them.  Tests turn
+    all three off: timers are driven with an injected clock, and positions
+    are checked before ``POST /positions`` returns.
     """
     own_store = not isinstance(store, Store)
     the_store = store if isinstance(store, Store) else open_store(store)
     mechanism = Mechanism(store=the_store, clock=clock or SystemClock(), codec=ScenarioCodec())
+    threaded = webhooks if monitor is None else monitor
+    live = LiveMonitor(mechanism, sync=not threaded)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,12 +66,20 @@ def create_app(
             tasks.append(asyncio.create_task(_dispatch(the_store, mechanism.clock, stop)))
         if webhooks if timers is None else timers:
             tasks.append(asyncio.create_task(_timers(mechanism, stop)))
+        halt = threading.Event()
+        worker = threading.Thread(target=live.run, args=(halt,), name="detente-monitor", daemon=True)
+        if threaded:
+            worker.start()
         try:
             yield
         finally:
             stop.set()
+            halt.set()
+            live.wake()
             for task in tasks:
                 await task
+            if threaded:
+                await asyncio.to_thread(worker.join, 10.0)
             if own_store:
                 the_store.close()
 
@@ -73,6 +90,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.mechanism = mechanism
+    app.state.live = live
     problems.install(app, max_body_bytes)
     app.include_router(routes_accounts.public)
     app.include_router(routes_audit.public)
@@ -84,6 +102,7 @@ def create_app(
         routes_audit,
         routes_notifications,
         routes_humanitarian,
+        routes_monitoring,
     ):
         app.include_router(module.router)
     return app

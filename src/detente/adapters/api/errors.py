@@ -16,6 +16,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with the current state",
         413: "Request body too large",
         422: "Invalid input: every problem is listed",
+        503: "Busy: nothing was taken; send again after Retry-After seconds",
     }
     out: dict[int | str, dict[str, Any]] = {}
     for status in (*statuses, 400, 413, 422):

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detente.domain.agreements import NotAllowed
-from detente.domain.errors import AlreadyExists, DetenteError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from detente.domain.errors import AlreadyExists, Busy, DetenteError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from detente.services.filing import BlockingConflicts, StaleWorld
 
 log = logging.getLogger("detente.api")
@@ -71,6 +71,10 @@ def _detente_error(request: Request, exc: Exception) -> JSONResponse:
         return problem(403, "forbidden", "Forbidden", str(exc), request)
     if isinstance(exc, NotFound):
         return problem(404, "not-found", "Not found", str(exc), request)
+    if isinstance(exc, Busy):
+        response = problem(503, "busy", "Busy", str(exc), request)
+        response.headers["Retry-After"] = "1"
+        return response
     if isinstance(exc, AlreadyExists):
         return problem(409, "already-exists", "Already exists", str(exc), request)
     if isinstance(exc, NotAllowed):

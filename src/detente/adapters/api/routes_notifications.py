@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -76,11 +77,27 @@ async def stream(
     if last_event_id is not None and last_event_id.isdigit():
         start = max(start, int(last_event_id))
 
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def ring() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed under a late commit
+            loop.call_soon_threadsafe(wake.set)
+
     async def events() -> AsyncIterator[str]:
         last = start
         idle = 0.0
-        yield ": detente notifications\n\n"
+        stop_listening = m.store.on_notify(ring)
+        try:
+            yield ": detente notifications\n\n"
+            async for chunk in _poll(last, idle):
+                yield chunk
+        finally:
+            stop_listening()
+
+    async def _poll(last: int, idle: float) -> AsyncIterator[str]:
         while not await request.is_disconnected():
+            wake.clear()
             items = await run_in_threadpool(notifications.since, m, who.party, last)
             for item in items:
                 last = item["id"]
@@ -89,8 +106,11 @@ async def stream(
             if items:
                 idle = 0.0
                 continue
-            await asyncio.sleep(POLL_S)
-            idle += POLL_S
+            # woken at once by a commit in this process; other processes' commits are seen within POLL_S
+            began = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), POLL_S)
+            idle += loop.time() - began
             if idle >= KEEPALIVE_S:
                 idle = 0.0
                 if not await run_in_threadpool(_still_valid, m, request):

@@ -35,6 +35,7 @@ from detente.adapters.storage.tables import (
     DisclosureRow,
     DisseminationRow,
     FilingRow,
+    IncidentRow,
     MemberRow,
     NoticeRecipientRow,
     NoticeRow,
@@ -45,6 +46,7 @@ from detente.adapters.storage.tables import (
     RulesRow,
     ScenarioMetaRow,
     TokenRow,
+    TrackEventRow,
     VolumeRow,
     WebhookRow,
 )
@@ -125,6 +127,8 @@ RECORDS: dict[str, Record] = {
         Record("dissemination", DisseminationRow, ("id",)),
         Record("outcome", OutcomeRow, ("id",)),
         Record("rules", RulesRow, ("name",)),
+        Record("track-event", TrackEventRow, ("id",)),
+        Record("incident", IncidentRow, ("id",)),
     )
 }
 

@@ -56,6 +56,7 @@ class Store:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._reading = sessionmaker(reader(engine))
         self._writing = sessionmaker(writer(engine))
+        self._on_notify: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -109,6 +110,19 @@ class Store:
             tx = Tx(session, self.dialect)
             yield tx
             self._append_audit(tx, by)
+        if tx.notified:
+            for listener in list(self._on_notify):
+                listener()
+
+    def on_notify(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after each commit that wrote a notification; returns the function that stops it.
+
+        The live streams wait on this instead of polling, so a notification
+        reaches an open stream in milliseconds.  It is called on the
+        committing thread, so it must be quick and must not raise.
+        """
+        self._on_notify.append(listener)
+        return lambda: self._on_notify.remove(listener)
 
     def _append_audit(self, tx: Tx, by: Caller | None) -> None:
         if not tx.pending:

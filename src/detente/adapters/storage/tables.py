@@ -459,3 +459,61 @@ class AuditStateRow(Base):
     log: Mapped[str] = mapped_column(String)
     size: Mapped[int] = mapped_column(BigInteger)
     key_id: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+class TrackEventRow(Base):
+    """One monitoring episode (SEMANTICS.md): open while it lasts, its end moving as positions come in."""
+
+    __tablename__ = "track_events"
+    __table_args__ = (
+        Index("ix_track_events_party", "party", "id"),
+        Index("ix_track_events_other_party", "other_party", "id"),
+        Index("ix_track_events_open", "open", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String)
+    track: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    other_kind: Mapped[str] = mapped_column(String)
+    other_id: Mapped[str] = mapped_column(String)
+    other_party: Mapped[str] = mapped_column(String)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_distance_m: Mapped[float] = mapped_column(Float)
+    #: Where the track was at the episode's start.
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    alt_m: Mapped[float] = mapped_column(Float)
+    open: Mapped[bool] = mapped_column(Boolean)
+    incident_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IncidentRow(Base):
+    """An incident: what happened, to whom, where and when, and where it stands.
+
+    Monitoring opens one per episode (or reopens the one of the same track
+    and object if it ended a short while before); the incidents issue adds
+    reports by parties and observers and the workflow.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_key", "key", "id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    severity: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String)
+    #: What makes two reports one incident (for monitoring: type, track and the other object or track).
+    key: Mapped[str] = mapped_column(String)
+    title: Mapped[str] = mapped_column(String)
+    parties: Mapped[list[str]] = mapped_column(JSON)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

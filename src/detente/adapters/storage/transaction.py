@@ -27,6 +27,7 @@ from detente.adapters.storage import audit_log, audit_rows, convert
 from detente.adapters.storage.audit_log import Pending
 from detente.adapters.storage.box import Box4D
 from detente.adapters.storage.candidates import candidates_query, exact_conditions
+from detente.adapters.storage.monitoring import MonitoringRows
 from detente.adapters.storage.notices import NoticeRows
 from detente.adapters.storage.tables import (
     AccessRow,
@@ -54,7 +55,7 @@ from detente.domain.agreements import Agreement, AgreementKind, Decision, Status
 from detente.domain.model import DEFAULT_SEPARATION, Category, Kind, Minima, Party, WorldObject
 
 
-class Tx(NoticeRows):
+class Tx(NoticeRows, MonitoringRows):
     """The repository of one open transaction (a thin layer over a Session)."""
 
     def __init__(self, session: Session, dialect: str) -> None:
@@ -64,6 +65,8 @@ class Tx(NoticeRows):
         self.pending: list[Pending] = []
         #: ``(subject, type, index)`` of each entry appended, once ``Store.write`` has appended them.
         self.logged: list[tuple[str, str, int]] = []
+        #: Whether a notification was written (the store then wakes the live streams once it commits).
+        self.notified = False
 
     # -- the audit trail ----------------------------------------------------
 
@@ -402,6 +405,7 @@ class Tx(NoticeRows):
             [{"party": party, "type": type, "body": body, "created_at": now}],
         )
         nid = int(result.scalar_one())
+        self.notified = True
         self.record("notification.sent", audit_rows.subject("notification", nid), [party])
         hooks = self.session.scalars(
             select(WebhookRow.id).where(WebhookRow.party == party, WebhookRow.active.is_(True))

@@ -1,0 +1,403 @@
+"""Live monitoring: position reports in, episodes, incidents and alerts out.
+
+Every feed (``POST /positions``, the CoT listener, the ADS-B poller,
+``detente replay``) hands its reports to one :class:`LiveMonitor`, which
+
+1. refuses a bad batch whole, naming each bad report (unknown party, a
+   party reporting another's tracks, a time far in the future, anything
+   :meth:`Samples.build` refuses), and queues a good one;
+2. checks each batch with the window of recent samples
+   (:class:`~detente.engine.live.LiveState`) against the world's zones
+   (a :class:`~detente.engine.monitor.ZoneIndex` kept until the world
+   changes) and for loss of separation;
+3. writes, in one transaction, every episode opened, gone on or closed
+   (``track_events``), the incident each one opens or reopens, and a
+   notification to each party concerned: the track's, the other object's
+   or track's, and the secretariat.  The notifications reach the inbox,
+   the live stream and the webhooks like any other; every row is in the
+   audit log.
+
+The monitor's memory is in this process: run one server process for live
+feeds (``detente serve --workers 1``, the default).  A world change takes
+effect at the next batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from detente.domain.accounts import Caller
+from detente.domain.errors import Busy, InvalidInput, Problem
+from detente.domain.geo.intervals import format_time, from_epoch
+from detente.domain.model import Party, Role, Scenario
+from detente.domain.tracks import Event, EventType, Samples
+from detente.engine.live import Episode, LiveState, Row, Step, key_of
+from detente.engine.monitor import ZoneIndex
+from detente.engine.separation import separation_events
+from detente.services.context import Mechanism
+from detente.services.ports import Tx
+
+log = logging.getLogger("detente.monitor")
+
+#: A report may be at most this far ahead of the server's clock (clocks drift; a feed should not).
+MAX_AHEAD = timedelta(minutes=5)
+#: Reports in one request, and waiting in the queue.
+MAX_BATCH = 10_000
+MAX_QUEUED = 200_000
+#: An episode of the same track and object starting this soon after the last one ended reopens its incident.
+REOPEN_S = 15 * 60.0
+#: How often a going-on episode's row is brought up to date (it is always written when it opens and closes).
+UPDATE_S = 5.0
+
+#: The incident type each event type opens (the incidents issue's list).
+INCIDENT_TYPES = {
+    EventType.INCURSION: "airspace_incursion",
+    EventType.BOUNDARY_CROSSING: "boundary_crossing",
+    EventType.SEPARATION: "loss_of_separation",
+    EventType.PROXIMITY: "proximity_to_protected",
+}
+
+Listener = Callable[[Step, Scenario], None]
+
+
+@dataclass
+class Accepted:
+    """What became of a request's reports: checked now (sync) or queued, and how many were stale."""
+
+    received: int
+    accepted: int = 0
+    stale: int = 0
+    queued: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def severity(event: Event, purpose: str) -> str:
+    """How serious an episode is, before anyone has looked at it (the incidents issue refines this)."""
+    if event.type in (EventType.INCURSION, EventType.SEPARATION):
+        return "high" if purpose in ("armed", "unknown") else "medium"
+    if event.type is EventType.PROXIMITY:
+        return "high"
+    return "medium"
+
+
+class LiveMonitor:
+    """The one live monitor of a running mechanism.
+
+    With ``sync`` a submitted batch is checked and written before
+    ``submit`` returns (tests, ``detente monitor --db``); otherwise it is
+    queued and :meth:`run` (a thread the server starts) checks whatever has
+    arrived, in one pass, as soon as the last pass ends.
+    """
+
+    def __init__(self, m: Mechanism, *, sync: bool = True, max_queued: int = MAX_QUEUED) -> None:
+        self.m = m
+        self.sync = sync
+        self.max_queued = max_queued
+        self.state = LiveState()
+        self.listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Condition()
+        self._queue: deque[list[Row]] = deque()
+        self._queued = 0
+        self._world: tuple[int, Scenario, ZoneIndex] | None = None
+        self._written: dict[int, float] = {}
+        # data time (the latest sample) and the wall time it arrived: silence is measured from there
+        self._data_t = float("-inf")
+        self._data_wall = time.monotonic()
+        self.passes = 0
+        #: How often a going-on episode's row is brought up to date (tests set 0: every batch).
+        self.update_s = UPDATE_S
+
+    # -- in -------------------------------------------------------------------
+
+    def submit(self, rows: Sequence[Row], caller: Caller | None) -> Accepted:
+        """Take a batch of reports from ``caller`` (None: a feed the server runs, trusted to map parties).
+
+        Raises ``InvalidInput`` naming every bad report (nothing is taken),
+        ``Busy`` when the queue is full.
+        """
+        if len(rows) > MAX_BATCH:
+            raise InvalidInput([Problem("positions", f"send at most {MAX_BATCH} positions per request")])
+        samples = Samples.build(list(rows))
+        self._vet(rows, caller)
+        if self.sync:
+            step = self.process(samples)
+            result = Accepted(len(rows), step.accepted, step.stale)
+            result.events = [_event_json(ep) for ep in step.opened + step.extended + step.closed]
+            return result
+        with self._ready:
+            if self._queued + len(rows) > self.max_queued:
+                raise Busy(f"the monitor has {self._queued} positions waiting; nothing was taken, send again shortly")
+            self._queue.append(list(rows))
+            self._queued += len(rows)
+            self._ready.notify()
+        return Accepted(len(rows), queued=len(rows))
+
+    def _vet(self, rows: Sequence[Row], caller: Caller | None) -> None:
+        parties = self._scenario().parties
+        limit = (self.m.clock.now() + MAX_AHEAD).timestamp()
+        problems = []
+        for i, row in enumerate(rows):
+            track, party, t = row[0], row[1], row[4]
+            if party not in parties:
+                problems.append(Problem("party", f"unknown party {party!r}", index=i, id=track))
+            elif caller is not None and caller.role is not Role.SECRETARIAT and party != caller.party:
+                message = f"{caller.party!r} reports its own tracks only, not {party!r}'s"
+                problems.append(Problem("party", message, index=i, id=track))
+            if t > limit:
+                when = format_time(from_epoch(t))
+                problems.append(
+                    Problem("t", f"{when} is more than 5 minutes ahead of the server's clock", index=i, id=track)
+                )
+            if len(problems) >= 100:
+                break
+        if problems:
+            raise InvalidInput(problems)
+
+    # -- the pass ---------------------------------------------------------------
+
+    def process(self, samples: Samples) -> Step:
+        """Check one batch and write what changed (the queue's worker calls this too)."""
+        with self._lock:
+            scenario, zones = self._index()
+            minima = scenario.separation
+
+            def check(window: Samples) -> list[Event]:
+                return zones.events(window) + separation_events(window, minima)
+
+            step = self.state.step(samples, check)
+            if step.accepted:
+                latest = float(samples.t.max())
+                if latest > self._data_t:
+                    self._data_t, self._data_wall = latest, time.monotonic()
+            self.passes += 1
+            if step.changed:
+                self._write(step, scenario)
+                for listener in self.listeners:
+                    try:
+                        listener(step, scenario)
+                    except Exception:  # a listener (the CoT bridge) must not stop the monitor
+                        log.exception("a monitor listener failed")
+            return step
+
+    def sweep(self, now_t: float | None = None) -> list[Episode]:
+        """Close the episodes whose tracks fell silent (``now_t``: data time; default the data clock now)."""
+        with self._lock:
+            if now_t is None:
+                now_t = self._data_t + (time.monotonic() - self._data_wall)
+            closed = self.state.sweep(now_t)
+            if closed:
+                scenario, _ = self._index()
+                self._write(Step(closed=closed), scenario)
+                for listener in self.listeners:
+                    listener(Step(closed=closed), scenario)
+            return closed
+
+    def run(self, stop: threading.Event, *, sweep_s: float = 5.0) -> None:
+        """Check queued batches until ``stop`` is set (the server's worker thread)."""
+        last_sweep = time.monotonic()
+        while not stop.is_set():
+            with self._ready:
+                if not self._queue:
+                    self._ready.wait(timeout=min(sweep_s, 0.5))
+                batches = list(self._queue)
+                self._queue.clear()
+                self._queued = 0
+            if batches:
+                self._drain(batches)
+            if time.monotonic() - last_sweep >= sweep_s:
+                last_sweep = time.monotonic()
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("the monitor's sweep failed")
+
+    def wake(self) -> None:
+        with self._ready:
+            self._ready.notify_all()
+
+    def _drain(self, batches: list[list[Row]]) -> None:
+        """Check every waiting batch in one pass; a batch that clashes with another (the same sample twice) alone."""
+        rows = [row for batch in batches for row in batch]
+        try:
+            self.process(Samples.build(_unique(rows)))
+            return
+        except InvalidInput:
+            pass
+        except Exception:
+            log.exception("the monitor failed on %d positions", len(rows))
+            return
+        for batch in batches:
+            try:
+                self.process(Samples.build(batch))
+            except Exception as exc:
+                log.warning("dropped a batch of %d positions: %s", len(batch), exc)
+
+    # -- the world --------------------------------------------------------------
+
+    def _scenario(self) -> Scenario:
+        return self._index()[0]
+
+    def _index(self) -> tuple[Scenario, ZoneIndex]:
+        with self.m.store.read() as tx:
+            version = tx.version()
+        if self._world is None or self._world[0] != version:
+            scenario, version = self.m.store.load_world_with_version()
+            self._world = (version, scenario, ZoneIndex(scenario.objects.values(), scenario.parties))
+        return self._world[1], self._world[2]
+
+    # -- out ------------------------------------------------------------------
+
+    def _write(self, step: Step, scenario: Scenario) -> None:
+        now = self.m.clock.now()
+        wall = time.monotonic()
+        secretariat = [p.id for p in scenario.parties.values() if p.role is Role.SECRETARIAT]
+        due = [ep for ep in step.extended if ep.id is not None and wall - self._written.get(ep.id, 0.0) >= self.update_s]
+        with self.m.store.write(world=False) as tx:
+            for ep in step.opened:
+                audience = _audience(ep.event, scenario.parties, secretariat)
+                incident = self._incident(tx, ep, audience, now)
+                ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": incident, "created_at": now}, audience)
+                self._notify(tx, ep, "opened", audience, now)
+                if ep.closed:
+                    self._notify(tx, ep, "closed", audience, now)
+            for ep in due:
+                assert ep.id is not None
+                tx.update_track_event(ep.id, _row(ep, now), _audience(ep.event, scenario.parties, secretariat))
+            for ep in step.closed:
+                if ep.id is None:
+                    continue
+                audience = _audience(ep.event, scenario.parties, secretariat)
+                tx.update_track_event(ep.id, _row(ep, now), audience)
+                stored = tx.track_event(ep.id)
+                if stored is not None and stored["incident"] is not None:
+                    tx.update_incident(stored["incident"], {"ended_at": _when(ep.end), "updated_at": now}, audience)
+                self._notify(tx, ep, "closed", audience, now)
+        for ep in step.opened + due:
+            if ep.id is not None:
+                self._written[ep.id] = wall
+        for ep in step.closed + [ep for ep in step.opened if ep.closed]:
+            if ep.id is not None:
+                self._written.pop(ep.id, None)
+
+    def _incident(self, tx: Tx, ep: Episode, audience: list[str], now: datetime) -> int:
+        """The incident this episode opens, or the one of the same pair that ended a short while before."""
+        key = "|".join(key_of(ep.event))
+        recent = tx.incident_by_key(key, _when(ep.start - REOPEN_S))
+        ended = _when(ep.end) if ep.closed else None
+        if recent is not None:
+            tx.update_incident(recent["id"], {"ended_at": ended, "updated_at": now}, audience)
+            return int(recent["id"])
+        e = ep.event
+        track = self.state.tracks[self.state.code[e.track]]
+        title = (
+            f"{e.type.value.replace('_', ' ')}: {e.track} ({e.party}) and {e.other.kind} {e.other.id} ({e.other.party})"
+        )
+        values = {
+            "type": INCIDENT_TYPES[e.type],
+            "status": "reported",
+            "severity": severity(e, track.purpose),
+            "source": "monitor",
+            "key": key,
+            "title": title[:300],
+            "parties": sorted({e.party, e.other.party}),
+            "lon": ep.position[0],
+            "lat": ep.position[1],
+            "started_at": _when(ep.start),
+            "ended_at": ended,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return int(tx.add_incident(values, audience))
+
+    def _notify(self, tx: Tx, ep: Episode, action: str, audience: list[str], now: datetime) -> None:
+        body = _event_json(ep) | {"action": action}
+        for party in audience:
+            tx.notify(party, f"track.event.{action}", body, now)
+
+    # -- reads ----------------------------------------------------------------
+
+    def positions(self, caller: Caller) -> list[dict[str, Any]]:
+        """Each track's latest position the caller may see: its own party's (every track, for the secretariat)."""
+        out = []
+        with self._lock:
+            for code, info in enumerate(self.state.tracks):
+                if caller.role is not Role.SECRETARIAT and info.party != caller.party:
+                    continue
+                lon, lat, alt = (float(v) for v in self.state.last_pos[code])
+                out.append(
+                    {
+                        "track": info.id,
+                        "party": info.party,
+                        "category": info.category.value,
+                        "purpose": info.purpose,
+                        "t": format_time(from_epoch(float(self.state.last_t[code]))),
+                        "lon": lon,
+                        "lat": lat,
+                        "alt_m": alt,
+                    }
+                )
+        return out
+
+    @property
+    def waiting(self) -> int:
+        return self._queued
+
+
+def _unique(rows: list[Row]) -> list[Row]:
+    """Rows without a second report of one track at one instant (two requests may carry the same sample)."""
+    seen: set[tuple[str, float]] = set()
+    out = []
+    for row in rows:
+        key = (row[0], row[4])
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def _audience(event: Event, parties: Mapping[str, Party], secretariat: list[str]) -> list[str]:
+    concerned = {event.party, event.other.party, *secretariat}
+    return sorted(p for p in concerned if p in parties)
+
+
+def _when(t: float) -> datetime:
+    value = from_epoch(t)
+    assert value is not None
+    return value
+
+
+def _row(ep: Episode, now: datetime) -> dict[str, Any]:
+    e = ep.event
+    return {
+        "type": e.type.value,
+        "track": e.track,
+        "party": e.party,
+        "other_kind": e.other.kind,
+        "other_id": e.other.id,
+        "other_party": e.other.party,
+        "start": _when(ep.start),
+        "end": _when(ep.end),
+        "min_distance_m": round(ep.min_distance_m, 1),
+        "lon": ep.position[0],
+        "lat": ep.position[1],
+        "alt_m": ep.position[2],
+        "open": not ep.closed,
+        "updated_at": now,
+    }
+
+
+def _event_json(ep: Episode) -> dict[str, Any]:
+    lon, lat, alt = ep.position
+    return ep.as_event().to_json() | {
+        "id": ep.id,
+        "open": not ep.closed,
+        "position": {"lon": lon, "lat": lat, "alt_m": alt},
+    }
