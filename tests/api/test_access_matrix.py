@@ -359,6 +359,7 @@ ROWS: list[Row] = [
     # an episode and its incident are seen by the parties concerned and the secretariat
     *rows("POST", "/positions", {**every(422), S: 202, B: 202}, body=BLUE_POSITION),
     *rows("GET", "/tracks", every(200)),
+    *rows("GET", "/monitor", every(200)),
     *rows("GET", "/track-events", every(200)),
     *rows("GET", "/track-events/<blue-event>", {**every(404), S: 200, B: 200, R: 200}),
     *rows("GET", "/incidents", every(200)),

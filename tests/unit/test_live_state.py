@@ -168,3 +168,14 @@ def test_a_track_cannot_change_party_mid_stream() -> None:
     with pytest.raises(InvalidInput, match="track 'a' is ru/air/armed, not sy/air/armed"):
         state.step(Samples.build([_sample("a", 110.0, 10.0, party="sy")]), check)
     assert float(state.last_t[state.code["a"]]) == 100.0
+
+
+def test_several_batches_at_once_count_a_shared_sample_once() -> None:
+    state = LiveState()
+    one = Samples.build([_sample("a", 100.0, 10.0), _sample("b", 100.0, 11.0)])
+    two = Samples.build([_sample("a", 100.0, 10.0), _sample("a", 110.0, 10.5)])
+    step = state.step([one, two], check)
+    assert (step.accepted, step.stale) == (3, 0)
+    assert float(state.last_t[state.code["a"]]) == 110.0
+    assert np.allclose(state.last_pos[state.code["a"]], (10.5, 33.0, 5000.0))
+    assert state.window_size == 3

@@ -146,13 +146,28 @@ class LiveState:
 
     # -- one batch ------------------------------------------------------------
 
-    def step(self, batch: Samples, check: Check) -> Step:
-        """Check a batch (with the window) and merge its events into the episodes."""
+    def step(self, batch: Samples | Sequence[Samples], check: Check, zones: Check | None = None) -> Step:
+        """Check a batch, or several at once (with the window), and merge its events into the episodes.
+
+        ``check`` sees the whole window (separation needs every live track);
+        ``zones``, if given, sees only the window's samples of the batch's
+        own tracks (a zone concerns one track at a time, so the others'
+        samples, checked before, cannot change its answer).  A sample that
+        two batches both carry (one track, one instant) counts once.
+        """
         result = Step()
-        if not len(batch):
+        batches = [batch] if isinstance(batch, Samples) else list(batch)
+        batches = [b for b in batches if len(b)]
+        if not batches:
             return result
-        codes = self.identify(batch)[batch.track]
-        cols = np.column_stack([batch.t, batch.lon, batch.lat, batch.alt])
+        codes = np.concatenate([self.identify(b)[b.track] for b in batches])
+        cols = np.concatenate([np.column_stack([b.t, b.lon, b.lat, b.alt]) for b in batches])
+        if len(batches) > 1:
+            order = np.lexsort((cols[:, 0], codes))
+            codes, cols = codes[order], cols[order]
+            again = np.zeros(len(codes), dtype=bool)
+            again[1:] = (codes[1:] == codes[:-1]) & (cols[1:, 0] == cols[:-1, 0])
+            codes, cols = codes[~again], cols[~again]
         fresh = cols[:, 0] > self.last_t[codes]
         result.stale = int((~fresh).sum())
         codes, cols = codes[fresh], cols[fresh]
@@ -160,7 +175,7 @@ class LiveState:
         if not len(codes):
             return result
         horizon_before = self.last_t.copy()
-        # Batch order is (batch track, t), and a batch's track order is by name: per code, t ascends.
+        # Per code, t ascends (a batch is sorted by track then time; several are sorted by code then time).
         np.maximum.at(self.last_t, codes, cols[:, 0])
         last_row = np.flatnonzero(np.append(codes[1:] != codes[:-1], True))
         self.last_pos[codes[last_row]] = cols[last_row, 1:4]
@@ -172,6 +187,10 @@ class LiveState:
         window = Samples(tuple(self.tracks), track, allcols[:, 0], allcols[:, 1], allcols[:, 2], allcols[:, 3])
         now_t = float(cols[:, 0].max())
         events = check(window)
+        if zones is not None:
+            mine = np.isin(track, np.unique(codes))
+            own = Samples(window.tracks, track[mine], *(allcols[mine, i] for i in range(4)))
+            events += zones(own)
         self._merge(events, window, horizon_before, now_t, result)
         self._trim(track, allcols, now_t)
         return result

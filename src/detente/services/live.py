@@ -24,6 +24,7 @@ effect at the next batch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -55,6 +56,8 @@ MAX_QUEUED = 200_000
 REOPEN_S = 15 * 60.0
 #: How often a going-on episode's row is brought up to date (it is always written when it opens and closes).
 UPDATE_S = 5.0
+#: A pass slower than this is logged (with where its time went).
+SLOW_PASS_S = 0.25
 
 #: The incident type each event type opens (the incidents issue's list).
 INCIDENT_TYPES = {
@@ -103,8 +106,9 @@ class LiveMonitor:
         self.state = LiveState()
         self.listeners: list[Listener] = []
         self._lock = threading.Lock()
+        self._world_lock = threading.Lock()
         self._ready = threading.Condition()
-        self._queue: deque[list[Row]] = deque()
+        self._queue: deque[Samples] = deque()
         self._queued = 0
         self._world: tuple[int, Scenario, ZoneIndex] | None = None
         self._written: dict[int, float] = {}
@@ -112,6 +116,8 @@ class LiveMonitor:
         self._data_t = float("-inf")
         self._data_wall = time.monotonic()
         self.passes = 0
+        #: The last passes' (positions, window, seconds), for the status endpoint and the benchmark.
+        self.recent: deque[tuple[int, int, float]] = deque(maxlen=200)
         #: How often a going-on episode's row is brought up to date (tests set 0: every batch).
         self.update_s = UPDATE_S
 
@@ -126,7 +132,7 @@ class LiveMonitor:
         if len(rows) > MAX_BATCH:
             raise InvalidInput([Problem("positions", f"send at most {MAX_BATCH} positions per request")])
         samples = Samples.build(list(rows))
-        self._vet(rows, caller)
+        self._vet(samples, rows, caller)
         if self.sync:
             step = self.process(samples)
             result = Accepted(len(rows), step.accepted, step.stale)
@@ -135,20 +141,26 @@ class LiveMonitor:
         with self._ready:
             if self._queued + len(rows) > self.max_queued:
                 raise Busy(f"the monitor has {self._queued} positions waiting; nothing was taken, send again shortly")
-            self._queue.append(list(rows))
-            self._queued += len(rows)
+            self._queue.append(samples)
+            self._queued += len(samples)
             self._ready.notify()
         return Accepted(len(rows), queued=len(rows))
 
-    def _vet(self, rows: Sequence[Row], caller: Caller | None) -> None:
+    def _vet(self, samples: Samples, rows: Sequence[Row], caller: Caller | None) -> None:
+        """Refuse unknown parties, another party's tracks and times far ahead; rows are only walked to name them."""
         parties = self._scenario().parties
         limit = (self.m.clock.now() + MAX_AHEAD).timestamp()
+        own = caller is None or caller.role is Role.SECRETARIAT
+        if all(t.party in parties and (own or t.party == caller.party) for t in samples.tracks) and (  # type: ignore[union-attr]
+            not len(samples) or float(samples.t.max()) <= limit
+        ):
+            return
         problems = []
         for i, row in enumerate(rows):
             track, party, t = row[0], row[1], row[4]
             if party not in parties:
                 problems.append(Problem("party", f"unknown party {party!r}", index=i, id=track))
-            elif caller is not None and caller.role is not Role.SECRETARIAT and party != caller.party:
+            elif caller is not None and not own and party != caller.party:
                 message = f"{caller.party!r} reports its own tracks only, not {party!r}'s"
                 problems.append(Problem("party", message, index=i, id=track))
             if t > limit:
@@ -158,23 +170,24 @@ class LiveMonitor:
                 )
             if len(problems) >= 100:
                 break
-        if problems:
-            raise InvalidInput(problems)
+        raise InvalidInput(problems)
 
     # -- the pass ---------------------------------------------------------------
 
-    def process(self, samples: Samples) -> Step:
+    def process(self, samples: Samples | Sequence[Samples]) -> Step:
         """Check one batch and write what changed (the queue's worker calls this too)."""
         with self._lock:
+            began = time.perf_counter()
             scenario, zones = self._index()
             minima = scenario.separation
 
-            def check(window: Samples) -> list[Event]:
-                return zones.events(window) + separation_events(window, minima)
+            def pairs(window: Samples) -> list[Event]:
+                return separation_events(window, minima)
 
-            step = self.state.step(samples, check)
+            step = self.state.step(samples, pairs, zones.events)
+            checked = time.perf_counter()
             if step.accepted:
-                latest = float(samples.t.max())
+                latest = float(self.state.last_t.max())
                 if latest > self._data_t:
                     self._data_t, self._data_wall = latest, time.monotonic()
             self.passes += 1
@@ -185,6 +198,18 @@ class LiveMonitor:
                         listener(step, scenario)
                     except Exception:  # a listener (the CoT bridge) must not stop the monitor
                         log.exception("a monitor listener failed")
+            took = time.perf_counter() - began
+            self.recent.append((step.accepted + step.stale, self.state.window_size, took))
+            if took > SLOW_PASS_S:
+                log.warning(
+                    "a slow pass: %.0f ms for %d positions (window %d, %d opened, %d closed; checked in %.0f ms)",
+                    took * 1000,
+                    step.accepted + step.stale,
+                    self.state.window_size,
+                    len(step.opened),
+                    len(step.closed),
+                    (checked - began) * 1000,
+                )
             return step
 
     def sweep(self, now_t: float | None = None) -> list[Episode]:
@@ -223,20 +248,19 @@ class LiveMonitor:
         with self._ready:
             self._ready.notify_all()
 
-    def _drain(self, batches: list[list[Row]]) -> None:
-        """Check every waiting batch in one pass; a batch that clashes with another (the same sample twice) alone."""
-        rows = [row for batch in batches for row in batch]
+    def _drain(self, batches: list[Samples]) -> None:
+        """Check every waiting batch in one pass; if they clash (a track's party differs between two), one by one."""
         try:
-            self.process(Samples.build(_unique(rows)))
+            self.process(batches)
             return
         except InvalidInput:
             pass
         except Exception:
-            log.exception("the monitor failed on %d positions", len(rows))
+            log.exception("the monitor failed on %d positions", sum(len(b) for b in batches))
             return
         for batch in batches:
             try:
-                self.process(Samples.build(batch))
+                self.process(batch)
             except Exception as exc:
                 log.warning("dropped a batch of %d positions: %s", len(batch), exc)
 
@@ -246,12 +270,18 @@ class LiveMonitor:
         return self._index()[0]
 
     def _index(self) -> tuple[Scenario, ZoneIndex]:
+        """The world and its zone index, rebuilt when the world's version moves (one thread rebuilds; others wait)."""
         with self.m.store.read() as tx:
             version = tx.version()
-        if self._world is None or self._world[0] != version:
-            scenario, version = self.m.store.load_world_with_version()
-            self._world = (version, scenario, ZoneIndex(scenario.objects.values(), scenario.parties))
-        return self._world[1], self._world[2]
+        with self._world_lock:
+            if self._world is None or self._world[0] != version:
+                scenario, loaded = self.m.store.load_world_with_version()
+                self._world = (loaded, scenario, ZoneIndex(scenario.objects.values(), scenario.parties))
+                # The world's many small objects live until the next change: keep them out of the
+                # collector's full passes, which would otherwise stall a monitor pass now and then.
+                gc.collect()
+                gc.freeze()
+            return self._world[1], self._world[2]
 
     # -- out ------------------------------------------------------------------
 
@@ -259,15 +289,22 @@ class LiveMonitor:
         now = self.m.clock.now()
         wall = time.monotonic()
         secretariat = [p.id for p in scenario.parties.values() if p.role is Role.SECRETARIAT]
-        due = [ep for ep in step.extended if ep.id is not None and wall - self._written.get(ep.id, 0.0) >= self.update_s]
+        due = [
+            ep for ep in step.extended if ep.id is not None and wall - self._written.get(ep.id, 0.0) >= self.update_s
+        ]
+        # openings first, in a transaction of their own: the alert is what must not wait
+        if step.opened:
+            with self.m.store.write(world=False) as tx:
+                for ep in step.opened:
+                    audience = _audience(ep.event, scenario.parties, secretariat)
+                    incident = self._incident(tx, ep, audience, now)
+                    ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": incident, "created_at": now}, audience)
+                    self._notify(tx, ep, "opened", audience, now)
+                    if ep.closed:
+                        self._notify(tx, ep, "closed", audience, now)
+        if not (due or step.closed):
+            return self._remember(step, due, wall)
         with self.m.store.write(world=False) as tx:
-            for ep in step.opened:
-                audience = _audience(ep.event, scenario.parties, secretariat)
-                incident = self._incident(tx, ep, audience, now)
-                ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": incident, "created_at": now}, audience)
-                self._notify(tx, ep, "opened", audience, now)
-                if ep.closed:
-                    self._notify(tx, ep, "closed", audience, now)
             for ep in due:
                 assert ep.id is not None
                 tx.update_track_event(ep.id, _row(ep, now), _audience(ep.event, scenario.parties, secretariat))
@@ -280,6 +317,10 @@ class LiveMonitor:
                 if stored is not None and stored["incident"] is not None:
                     tx.update_incident(stored["incident"], {"ended_at": _when(ep.end), "updated_at": now}, audience)
                 self._notify(tx, ep, "closed", audience, now)
+        self._remember(step, due, wall)
+
+    def _remember(self, step: Step, due: list[Episode], wall: float) -> None:
+        """When each open episode's row was last written (a going-on episode is written every ``update_s``)."""
         for ep in step.opened + due:
             if ep.id is not None:
                 self._written[ep.id] = wall
@@ -350,17 +391,22 @@ class LiveMonitor:
     def waiting(self) -> int:
         return self._queued
 
-
-def _unique(rows: list[Row]) -> list[Row]:
-    """Rows without a second report of one track at one instant (two requests may carry the same sample)."""
-    seen: set[tuple[str, float]] = set()
-    out = []
-    for row in rows:
-        key = (row[0], row[4])
-        if key not in seen:
-            seen.add(key)
-            out.append(row)
-    return out
+    def status(self) -> dict[str, Any]:
+        """How the monitor is doing: queue, tracks, open episodes, and its recent passes."""
+        recent = list(self.recent)
+        seconds = sorted(r[2] for r in recent)
+        return {
+            "threaded": not self.sync,
+            "waiting": self._queued,
+            "tracks": len(self.state.tracks),
+            "window": self.state.window_size,
+            "open_episodes": len(self.state.open),
+            "passes": self.passes,
+            "recent_passes": len(recent),
+            "positions_per_pass": round(sum(r[0] for r in recent) / len(recent), 1) if recent else None,
+            "pass_ms_p50": round(1000 * seconds[len(seconds) // 2], 1) if seconds else None,
+            "pass_ms_max": round(1000 * seconds[-1], 1) if seconds else None,
+        }
 
 
 def _audience(event: Event, parties: Mapping[str, Party], secretariat: list[str]) -> list[str]:

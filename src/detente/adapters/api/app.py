@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 
@@ -69,6 +70,9 @@ def create_app(
         halt = threading.Event()
         worker = threading.Thread(target=live.run, args=(halt,), name="detente-monitor", daemon=True)
         if threaded:
+            # Request threads parse reports in Python while the monitor's thread runs many short numpy
+            # calls, each taking the GIL back; a shorter switch interval keeps it from waiting 5 ms each time.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             worker.start()
         try:
             yield
@@ -121,6 +125,9 @@ async def _dispatch(store: Store, clock: Clock, stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(follow_redirects=False) as client:
         await Dispatcher(store, clock, client).run(stop)
 
+
+#: The interpreter's thread switch interval while the monitor's thread runs (Python's default is 5 ms).
+SWITCH_INTERVAL_S = 0.0005
 
 #: How often the server sends due reminders and escalations, seconds.
 TIMER_S = 60.0

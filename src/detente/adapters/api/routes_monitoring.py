@@ -6,7 +6,7 @@ stream, webhooks): ``track.event.opened`` and ``track.event.closed``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 
@@ -78,6 +78,12 @@ def post_positions(
         queued=result.queued,
         events=[EventOut(**e) for e in result.events],
     )
+
+
+@router.get("/monitor")
+def monitor_status(monitor: Live, who: Who) -> dict[str, Any]:
+    """The live monitor's health: positions waiting, tracks followed, open episodes, recent pass times."""
+    return monitor.status()
 
 
 @router.get("/tracks")
