@@ -27,6 +27,7 @@ from detente.adapters.cli.render import (
     conflicts_json,
     print_summary,
 )
+from detente.adapters.cli.replay_cmd import replay_cmd
 from detente.adapters.interop.scenario import (
     MAX_SCENARIO_BYTES,
     load_scenario,
@@ -52,6 +53,7 @@ app.add_typer(notices_app, name="notices")
 app.add_typer(hxl_app, name="hxl")
 app.command("corridor")(corridor_cmd)
 app.command("monitor")(monitor_cmd)
+app.command("replay")(replay_cmd)
 out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 
