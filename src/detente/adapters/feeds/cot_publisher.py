@@ -110,6 +110,12 @@ def _content(event: bytes) -> bytes:
     return _TIMES_RE.sub(b"", event[: end + 1]) + event[end + 1 :]
 
 
+def changed_uids(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
+    """``(changed, gone)``: the uids of ``after`` new or drawing something different (times aside), and those gone."""
+    changed = [uid for uid, data in after.items() if uid not in before or _content(before[uid]) != _content(data)]
+    return changed, [uid for uid in before if uid not in after]
+
+
 def changes(
     before: Mapping[str, bytes], after: Mapping[str, bytes], *, refresh: bool = False
 ) -> tuple[list[bytes], list[str]]:
@@ -121,10 +127,8 @@ def changes(
     in ``after`` (build their deletions with
     :func:`~detente.adapters.interop.cot_out.delete_event`).
     """
-    to_send = [
-        data for uid, data in after.items() if refresh or uid not in before or _content(before[uid]) != _content(data)
-    ]
-    to_delete = [uid for uid in before if uid not in after]
+    changed, to_delete = changed_uids(before, after)
+    to_send = list(after.values()) if refresh else [after[uid] for uid in changed]
     return to_send, to_delete
 
 
@@ -185,7 +189,12 @@ class _Disconnected(Exception):
 
 
 class CotPublisher:
-    """Keep one connection to a TAK server at ``host:port`` and write CoT events to it."""
+    """Keep one connection to a TAK server at ``host:port`` and write CoT events to it.
+
+    ``audience`` is ``(role, party)`` of the users of that server: what
+    :class:`~detente.adapters.feeds.cot_bridge.CotBridge` publishes to it
+    follows that party's need-to-know (``None``: everything published).
+    """
 
     def __init__(
         self,
@@ -203,6 +212,7 @@ class CotPublisher:
         ping_interval_s: float | None = 30.0,
         on_connect: OnConnect | None = None,
         uid: str = "detente-publisher",
+        audience: tuple[Role, str] | None = None,
     ) -> None:
         if max_queue <= 0 or batch_bytes <= 0:
             raise ValueError("max_queue and batch_bytes must be positive")
@@ -222,6 +232,8 @@ class CotPublisher:
         self.ping_interval_s = ping_interval_s
         self.on_connect = on_connect
         self.uid = uid
+        #: ``(role, party)`` whose tablets the server serves (see :func:`picture`); ``None``: everything.
+        self.audience = audience
         self.stats = PublisherStats()
         self._queue: deque[bytes] = deque()
         self._inflight: list[bytes] = []
