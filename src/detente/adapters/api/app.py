@@ -29,6 +29,7 @@ from detente.adapters.api import (
     routes_notifications,
     routes_objects,
 )
+from detente.adapters.feeds.server_feeds import Feeds, FeedSettings
 from detente.adapters.interop.scenario import ScenarioCodec
 from detente.adapters.storage import Store, open_store
 from detente.services.context import Clock, Mechanism, SystemClock
@@ -42,6 +43,7 @@ def create_app(
     webhooks: bool = True,
     timers: bool | None = None,
     monitor: bool | None = None,
+    feeds: FeedSettings | None = None,
     max_body_bytes: int = problems.MAX_BODY_BYTES,
 ) -> FastAPI:
     """The detente API over ``store`` (a Store or a database URL; default the SQLite file).
@@ -51,7 +53,9 @@ def create_app(
     minute; ``monitor`` (default: as ``webhooks``) checks position reports
     on a thread of their own, so a request only queues them.  Tests turn
     all three off: timers are driven with an injected clock, and positions
-    are checked before ``POST /positions`` returns.
+    are checked before ``POST /positions`` returns.  ``feeds`` names the
+    CoT, ADS-B and TAK server feeds to run beside the server
+    (``detente serve`` reads them from ``DETENTE_*`` variables).
     """
     own_store = not isinstance(store, Store)
     the_store = store if isinstance(store, Store) else open_store(store)
@@ -74,9 +78,15 @@ def create_app(
             # calls, each taking the GIL back; a shorter switch interval keeps it from waiting 5 ms each time.
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             worker.start()
+        running = None
+        if feeds is not None and feeds.active:
+            running = Feeds(feeds, live, mechanism)
+            await running.start()
         try:
             yield
         finally:
+            if running is not None:
+                await running.stop()
             stop.set()
             halt.set()
             live.wake()
@@ -114,7 +124,7 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The app on the database named by ``DETENTE_DB`` (what ``detente serve`` runs in each worker)."""
-    return create_app(os.environ.get("DETENTE_DB"))
+    return create_app(os.environ.get("DETENTE_DB"), feeds=FeedSettings.from_env())
 
 
 async def _dispatch(store: Store, clock: Clock, stop: asyncio.Event) -> None:

@@ -238,15 +238,69 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
+    cot_listen: Annotated[
+        str | None, typer.Option(help="Serve TAK clients (CoT over TCP) on HOST:PORT.", envvar="DETENTE_COT_LISTEN")
+    ] = None,
+    cot_mapping: Annotated[
+        str | None, typer.Option(help="The CoT feed's mapping table (JSON, docs/cot.md).", envvar="DETENTE_COT_MAPPING")
+    ] = None,
+    cot_tls: Annotated[
+        str | None, typer.Option(help="CERT,KEY,CA: TLS with client certificates.", envvar="DETENTE_COT_TLS")
+    ] = None,
+    cot_cn_parties: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON of client-certificate CN -> party (what each tablet sees).", envvar="DETENTE_COT_CN_PARTIES"
+        ),
+    ] = None,
+    adsb_url: Annotated[
+        str | None, typer.Option(help="Poll readsb/dump1090 aircraft.json at this URL.", envvar="DETENTE_ADSB_URL")
+    ] = None,
+    adsb_mapping: Annotated[
+        str | None, typer.Option(help="The ADS-B feed's mapping table (JSON).", envvar="DETENTE_ADSB_MAPPING")
+    ] = None,
+    adsb_interval: Annotated[
+        float, typer.Option(help="Seconds between ADS-B polls.", envvar="DETENTE_ADSB_INTERVAL_S")
+    ] = 1.0,
+    tak_server: Annotated[
+        str | None, typer.Option(help="Publish the picture to a TAK server at HOST:PORT.", envvar="DETENTE_TAK_SERVER")
+    ] = None,
+    tak_party: Annotated[
+        str | None, typer.Option(help="Whose view the TAK server is sent.", envvar="DETENTE_TAK_PARTY")
+    ] = None,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /docs) on the database at --db."""
+    """Run the HTTP API (OpenAPI at /docs) on the database at --db, with its live monitor and any feeds."""
     import os
 
     import uvicorn
 
+    from detente.adapters.feeds.server_feeds import FeedSettings
+
     os.environ["DETENTE_DB"] = db
+    given = {
+        "DETENTE_COT_LISTEN": cot_listen,
+        "DETENTE_COT_MAPPING": cot_mapping,
+        "DETENTE_COT_TLS": cot_tls,
+        "DETENTE_COT_CN_PARTIES": cot_cn_parties,
+        "DETENTE_ADSB_URL": adsb_url,
+        "DETENTE_ADSB_MAPPING": adsb_mapping,
+        "DETENTE_ADSB_INTERVAL_S": str(adsb_interval),
+        "DETENTE_TAK_SERVER": tak_server,
+        "DETENTE_TAK_PARTY": tak_party,
+    }
+    for name, value in given.items():
+        if value:
+            os.environ[name] = value
+    try:
+        feeds = FeedSettings.from_env()
+    except InvalidInput as exc:
+        raise _fail(exc) from exc
     if workers > 1 and db.startswith("sqlite"):
         err.print("[yellow]note[/]: several workers on SQLite share one writer; PostgreSQL scales further")
+    if workers > 1 and feeds.active:
+        raise _fail(
+            InvalidInput([Problem("workers", "feeds and the live monitor run in one process: use --workers 1")])
+        )
     uvicorn.run(
         "detente.adapters.api.app:app_from_env",
         factory=True,
