@@ -198,8 +198,11 @@ def test_demo_command_runs_on_sqlite(tmp_path: Path) -> None:
         assert "4 of 4 acknowledgement receipts verify offline" in said
         assert "is refused: blocking humanitarian_movement" in said
         assert "via Homs - Salamiyah - Hama" in said and "no clear route" in said
-        # the third act: a simulated day of tracks through the monitor
+        # the third act: a simulated day of tracks through the live monitor, into incidents and inboxes
         assert "A day of tracks" in said and "incursion" in said and "ru-su24-tanf (ru)" in said
-        assert "sy-su22-jadin (sy)" in said and "boundary aor-sdf (sdf)" in said
-        assert "5 episodes: 1 incursion, 2 boundary crossings, 1 loss of separation, 1 proximity." in said
+        assert "sy-su22-jadin (sy)" in said and "aor-sdf (sdf)" in said
+        # the day's five designed episodes, and the Su-24 weaving over the convoy notified in act two
+        assert "49 episodes: 1 incursion, 2 boundary crossings, 1 loss of separation, 45 proximity." in said
+        assert "│ proximity │ ru-su24-tanf (ru) │ convoy-rukban (ocha) │ 44 │" in said
+        assert "6 incidents opened" in said and "ocha 46, ru 45, sdf 3, secretariat 49, sy 2." in said
         assert "intact" in said

@@ -331,7 +331,7 @@ class LiveMonitor:
     def _incident(self, tx: Tx, ep: Episode, audience: list[str], now: datetime) -> int:
         """The incident this episode opens, or the one of the same pair that ended a short while before."""
         key = "|".join(key_of(ep.event))
-        recent = tx.incident_by_key(key, _when(ep.start - REOPEN_S))
+        recent = tx.incident_by_key(key, _when(ep.start - REOPEN_S), _when(ep.start))
         ended = _when(ep.end) if ep.closed else None
         if recent is not None:
             tx.update_incident(recent["id"], {"ended_at": ended, "updated_at": now}, audience)

@@ -186,7 +186,7 @@ def demo(
             out.print(f"[green]✓[/] {label}: no conflict")
     print_summary(out, result.intents, result.conflicts)
     demo_humanitarian.run(store, out)
-    demo_monitor.run(world, out)
+    demo_monitor.run(store, out)
     report = verify_store(store)
     verdict = "[green]intact[/]" if report.intact else "[bold red]BROKEN[/]"
     out.print(

@@ -132,11 +132,14 @@ class MonitoringRows:
         row = self.session.get(IncidentRow, incident_id)
         return None if row is None else _incident(row)
 
-    def incident_by_key(self: _Recording, key: str, ended_after: datetime) -> dict[str, Any] | None:
-        """The latest incident of this key that is still going or ended after ``ended_after``."""
+    def incident_by_key(self: _Recording, key: str, ended_after: datetime, before: datetime) -> dict[str, Any] | None:
+        """The latest incident of this key still going, or that ended between ``ended_after`` and ``before``."""
+        recent = IncidentRow.ended_at.between(ended_after, before)
         row = self.session.scalars(
             select(IncidentRow)
-            .where(IncidentRow.key == key, or_(IncidentRow.ended_at.is_(None), IncidentRow.ended_at >= ended_after))
+            .where(
+                IncidentRow.key == key, IncidentRow.started_at <= before, or_(IncidentRow.ended_at.is_(None), recent)
+            )
             .order_by(IncidentRow.id.desc())
             .limit(1)
         ).first()
