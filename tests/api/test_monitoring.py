@@ -250,3 +250,16 @@ def test_old_news_is_counted_stale_and_the_track_keeps_its_latest(demo: Api) -> 
     assert (answer["accepted"], answer["stale"]) == (0, 1)
     (track,) = demo.client.get("/tracks", headers=demo.headers["ru"]).json()
     assert (track["t"], track["lon"]) == ("2017-07-07T12:00:10Z", 38.6)
+
+
+def test_alerts_are_queued_for_the_webhooks_of_the_parties_concerned(demo: Api) -> None:
+    hook = demo.client.post("/webhooks", headers=demo.headers["coalition"], json={"url": "https://example.org/co"})
+    assert hook.status_code == 201, hook.text
+    feed_the_day(demo)
+    deliveries = demo.client.get(f"/webhooks/{hook.json()['id']}/deliveries", headers=demo.headers["coalition"])
+    notes = inbox(demo, "coalition")
+    # one delivery per notification of the coalition: the Al-Tanf incursion and the Su-22 pair, opened and closed
+    assert len(notes) == 4
+    assert sorted(d["notification"] for d in deliveries.json()) == sorted(n["id"] for n in notes)
+    report = verify_store(demo.store)
+    assert report.intact, report.problems

@@ -109,9 +109,16 @@ class LiveMonitor:
         self._world_lock = threading.Lock()
         self._ready = threading.Condition()
         self._queue: deque[Samples] = deque()
+        #: When the oldest batch now queued arrived (monotonic), and the same for the pass under way.
+        self._oldest: float | None = None
+        self._pass_oldest: float | None = None
+        #: Seconds from a pass's oldest batch arriving to its openings being committed (the alert's time inside).
+        self.alert_s: deque[float] = deque(maxlen=1000)
         self._queued = 0
         self._world: tuple[int, Scenario, ZoneIndex] | None = None
         self._written: dict[int, float] = {}
+        #: The incident of each open episode's row (to close it with the episode, without reading it back).
+        self._incident_of: dict[int, int] = {}
         # data time (the latest sample) and the wall time it arrived: silence is measured from there
         self._data_t = float("-inf")
         self._data_wall = time.monotonic()
@@ -143,6 +150,8 @@ class LiveMonitor:
                 raise Busy(f"the monitor has {self._queued} positions waiting; nothing was taken, send again shortly")
             self._queue.append(samples)
             self._queued += len(samples)
+            if self._oldest is None:
+                self._oldest = time.monotonic()
             self._ready.notify()
         return Accepted(len(rows), queued=len(rows))
 
@@ -178,6 +187,7 @@ class LiveMonitor:
         """Check one batch and write what changed (the queue's worker calls this too)."""
         with self._lock:
             began = time.perf_counter()
+            arrived = self._pass_oldest if not self.sync else time.monotonic()
             scenario, zones = self._index()
             minima = scenario.separation
 
@@ -193,6 +203,8 @@ class LiveMonitor:
             self.passes += 1
             if step.changed:
                 self._write(step, scenario)
+                if step.opened and arrived is not None:
+                    self.alert_s.append(time.monotonic() - arrived)
                 for listener in self.listeners:
                     try:
                         listener(step, scenario)
@@ -235,6 +247,7 @@ class LiveMonitor:
                 batches = list(self._queue)
                 self._queue.clear()
                 self._queued = 0
+                self._pass_oldest, self._oldest = self._oldest, None
             if batches:
                 self._drain(batches)
             if time.monotonic() - last_sweep >= sweep_s:
@@ -299,6 +312,8 @@ class LiveMonitor:
                     audience = _audience(ep.event, scenario.parties, secretariat)
                     incident = self._incident(tx, ep, audience, now)
                     ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": incident, "created_at": now}, audience)
+                    if not ep.closed:
+                        self._incident_of[ep.id] = incident
                     self._notify(tx, ep, "opened", audience, now)
                     if ep.closed:
                         self._notify(tx, ep, "closed", audience, now)
@@ -313,9 +328,9 @@ class LiveMonitor:
                     continue
                 audience = _audience(ep.event, scenario.parties, secretariat)
                 tx.update_track_event(ep.id, _row(ep, now), audience)
-                stored = tx.track_event(ep.id)
-                if stored is not None and stored["incident"] is not None:
-                    tx.update_incident(stored["incident"], {"ended_at": _when(ep.end), "updated_at": now}, audience)
+                owning = self._incident_of.pop(ep.id, None)
+                if owning is not None:
+                    tx.update_incident(owning, {"ended_at": _when(ep.end), "updated_at": now}, audience)
                 self._notify(tx, ep, "closed", audience, now)
         self._remember(step, due, wall)
 
@@ -359,9 +374,7 @@ class LiveMonitor:
         return int(tx.add_incident(values, audience))
 
     def _notify(self, tx: Tx, ep: Episode, action: str, audience: list[str], now: datetime) -> None:
-        body = _event_json(ep) | {"action": action}
-        for party in audience:
-            tx.notify(party, f"track.event.{action}", body, now)
+        tx.notify_many(audience, f"track.event.{action}", _event_json(ep) | {"action": action}, now)
 
     # -- reads ----------------------------------------------------------------
 
@@ -406,7 +419,20 @@ class LiveMonitor:
             "positions_per_pass": round(sum(r[0] for r in recent) / len(recent), 1) if recent else None,
             "pass_ms_p50": round(1000 * seconds[len(seconds) // 2], 1) if seconds else None,
             "pass_ms_max": round(1000 * seconds[-1], 1) if seconds else None,
+            "alert_ms": _quantiles(list(self.alert_s)),
         }
+
+
+def _quantiles(xs: list[float]) -> dict[str, float] | None:
+    """p50/p90/p99/max in milliseconds, or None for no samples."""
+    if not xs:
+        return None
+    ordered = sorted(xs)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"n": len(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(1000 * ordered[-1], 1)}
 
 
 def _audience(event: Event, parties: Mapping[str, Party], secretariat: list[str]) -> list[str]:

@@ -418,6 +418,36 @@ class Tx(NoticeRows, MonitoringRows):
             self.record("delivery.queued", audit_rows.subject("delivery", delivery), [party])
         return nid
 
+    def notify_many(self, parties: Sequence[str], type: str, body: dict[str, Any], now: datetime) -> list[int]:
+        """The same notification to several parties: one insert, one webhook lookup (an alert to everyone concerned)."""
+        if not parties:
+            return []
+        result = self.session.execute(
+            insert(NotificationRow).returning(NotificationRow.id, NotificationRow.party),
+            [{"party": party, "type": type, "body": body, "created_at": now} for party in parties],
+        )
+        ids = {str(party): int(nid) for nid, party in result.all()}
+        self.notified = True
+        hooks = self.session.execute(
+            select(WebhookRow.id, WebhookRow.party).where(WebhookRow.party.in_(list(ids)), WebhookRow.active.is_(True))
+        ).all()
+        deliveries = []
+        if hooks:
+            made = self.session.execute(
+                insert(DeliveryRow).returning(DeliveryRow.id, DeliveryRow.webhook_id),
+                [
+                    {"notification_id": ids[party], "webhook_id": hook, "attempts": 0, "next_attempt_at": now}
+                    for hook, party in hooks
+                ],
+            ).all()
+            owner = {hook: party for hook, party in hooks}
+            deliveries = [(int(d), owner[w]) for d, w in made]
+        for party, nid in ids.items():
+            self.record("notification.sent", audit_rows.subject("notification", nid), [party])
+        for delivery, party in deliveries:
+            self.record("delivery.queued", audit_rows.subject("delivery", delivery), [party])
+        return [ids[p] for p in parties]
+
     def notifications(self, party: str, *, after: int, unread: bool, limit: int) -> list[dict[str, Any]]:
         query = select(NotificationRow).where(NotificationRow.party == party, NotificationRow.id > after)
         if unread:
