@@ -257,6 +257,10 @@ class LiveMonitor:
                 except Exception:
                     log.exception("the monitor's sweep failed")
 
+    def warm(self) -> None:
+        """Load the world and build its zone index now, rather than on the first positions."""
+        self._index()
+
     def wake(self) -> None:
         with self._ready:
             self._ready.notify_all()

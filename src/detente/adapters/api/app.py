@@ -74,6 +74,7 @@ def create_app(
         halt = threading.Event()
         worker = threading.Thread(target=live.run, args=(halt,), name="detente-monitor", daemon=True)
         if threaded:
+            await asyncio.to_thread(live.warm)
             # Request threads parse reports in Python while the monitor's thread runs many short numpy
             # calls, each taking the GIL back; a shorter switch interval keeps it from waiting 5 ms each time.
             sys.setswitchinterval(SWITCH_INTERVAL_S)
