@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from shapely.geometry import Polygon
 
-from detente.adapters.interop.adsb import FEET, parse_snapshot
-from detente.adapters.interop.feedmap import Assignment, FeedMapping
+from detente.adapters.interop.adsb import FEET, RepeatFilter, parse_snapshot
+from detente.adapters.interop.feedmap import Assignment, FeedMapping, Report
 from detente.domain.errors import InvalidInput
 from detente.domain.geo.footprint import Footprint
 from detente.domain.geo.volume import Volume4D
@@ -111,3 +111,55 @@ def test_snapshots_feed_the_monitor() -> None:
         rows += [r.row() for r in parse_snapshot(snapshot(aircraft("738a51", lon=lon), now=NOW + k), MAPPING).reports]
     events = zone_events([zone], parties, Samples.build(rows))
     assert [(e.type.value, e.track, e.start.timestamp()) for e in events] == [("incursion", "ICAO-738A51", NOW + 0.6)]
+
+
+def test_dropped_entries_carry_their_index_in_the_aircraft_list() -> None:
+    found = parse_snapshot(
+        snapshot(aircraft("738a51"), "junk", aircraft("4ca1fa"), aircraft("738a52", lat=None)), MAPPING
+    )
+    assert found.aircraft == 4 and found.dropped_at == [1, 2, 3]
+    assert [d.rule for d in found.dropped] == ["adsb-aircraft", "adsb-unmapped", "adsb-no-position"]
+
+
+def test_deeply_nested_json_is_refused_not_a_crash() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_snapshot(b"[" * 200_000 + b"]" * 200_000, MAPPING)
+    assert [p.rule for p in refused.value.problems] == ["adsb-json"]
+
+
+class TestRepeatFilter:
+    """Each position of an aircraft passes once, whichever snapshots repeat it."""
+
+    def report(self, t: float, lon: float = 38.1, track: str = "ICAO-738A51") -> Report:
+        return Report(track, "coalition", "air", "armed", t, lon, 35.1, 9000.0, "baro")
+
+    def test_the_same_time_is_the_same_position(self) -> None:
+        f = RepeatFilter()
+        assert [f.check(self.report(NOW)), f.check(self.report(NOW)), f.check(self.report(NOW + 1e-4))] == [
+            "new",
+            "repeated",
+            "repeated",
+        ]
+        assert f.check(self.report(NOW, track="ICAO-155F21")) == "new"  # per aircraft
+        assert len(f) == 2
+
+    def test_rounding_of_seen_pos_with_the_same_position_is_a_repeat(self) -> None:
+        """readsb writes now and seen_pos to 0.1 s: now 100.0 seen_pos 0.4, then now 101.0 seen_pos 1.5."""
+        f = RepeatFilter()
+        first = parse_snapshot(snapshot(aircraft("738a51", seen_pos=0.4), now=NOW), MAPPING).reports[0]
+        again = parse_snapshot(snapshot(aircraft("738a51", seen_pos=1.5), now=NOW + 1), MAPPING).reports[0]
+        assert again.t_epoch != first.t_epoch
+        assert (f.check(first), f.check(again)) == ("new", "repeated")
+        # the same time shift with a moved aircraft is a new position; anything older than the last is refused
+        moved = parse_snapshot(snapshot(aircraft("738a51", seen_pos=0.0, lon=38.2), now=NOW + 1), MAPPING).reports[0]
+        assert f.check(moved) == "new"
+        assert f.check(self.report(NOW - 5, lon=37.0)) == "older"
+
+    def test_forgetting_old_aircraft(self) -> None:
+        f = RepeatFilter()
+        f.check(self.report(NOW))
+        f.check(self.report(NOW + 100, track="ICAO-155F21"))
+        assert f.forget_before(NOW + 50) == 1 and len(f) == 1
+        assert f.check(self.report(NOW)) == "new"  # forgotten: would pass again (the poller forgets only past max age)
+        f.clear()
+        assert len(f) == 0

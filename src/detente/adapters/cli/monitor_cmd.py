@@ -1,7 +1,10 @@
 """``detente monitor SCENARIO TRACKS``: check recorded position reports against a scenario's world.
 
-Reads the scenario (SCENARIO.md) and a CSV or JSON Lines file of position
-reports (:mod:`detente.adapters.interop.tracks`), refuses tracks of parties
+Reads the scenario (SCENARIO.md) and position reports
+(:mod:`detente.adapters.interop.tracks`): a CSV or JSON Lines file of track
+rows, a file of Cursor-on-Target events, or recorded ADS-B ``aircraft.json``
+snapshots (a file, JSON Lines of them, or a directory), the last two mapped
+to parties with a feed mapping (``--mapping``).  It refuses tracks of parties
 the scenario does not know, and lists every episode the monitor finds
 (SEMANTICS.md, "Conflicts found while monitoring tracks"): incursions,
 boundary crossings, proximity and loss of separation.
@@ -24,7 +27,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from detente.adapters.interop.scenario import load_scenario
-from detente.adapters.interop.tracks import read_tracks
+from detente.adapters.interop.tracks import (
+    TrackInput,
+    detect_format,
+    read_adsb_files,
+    read_cot_file,
+    read_mapping,
+    read_tracks,
+)
 from detente.domain.errors import DetenteError, InvalidInput, Problem
 from detente.domain.model import Scenario
 from detente.domain.tracks import Event, EventType, Samples
@@ -49,15 +59,52 @@ class Format(StrEnum):
     json = "json"
 
 
+class InputFormat(StrEnum):
+    auto = "auto"
+    csv = "csv"
+    jsonl = "jsonl"
+    cot = "cot"
+    adsb = "adsb"
+
+
+#: What each input format is, in messages.
+_INPUT_NAMES = {
+    "csv": "a CSV file of track rows",
+    "jsonl": "a JSON Lines file of track rows",
+    "cot": "Cursor-on-Target events",
+    "adsb": "ADS-B aircraft.json snapshots",
+}
+
+
 def monitor_cmd(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (GeoJSON, SCENARIO.md).")],
     tracks: Annotated[
-        Path, typer.Argument(help="Position reports: CSV with a header row, or JSON Lines (.jsonl, .ndjson).")
+        Path,
+        typer.Argument(
+            help="Position reports: CSV with a header row, JSON Lines (.jsonl, .ndjson), CoT XML events "
+            "(.xml, .cot), or ADS-B aircraft.json snapshots (a .json file, JSON Lines of snapshots, a directory)."
+        ),
     ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     types: Annotated[
         list[EventType] | None,
         typer.Option("--type", "-t", help="Report only events of this type (repeat for several)."),
+    ] = None,
+    input_format: Annotated[
+        InputFormat,
+        typer.Option(
+            "--input-format",
+            "-i",
+            help="What TRACKS is; auto: by extension, then by content (a directory is ADS-B).",
+        ),
+    ] = InputFormat.auto,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            "-m",
+            help="The feed mapping (JSON, or .toml) giving CoT and ADS-B tracks their party (docs/cot.md).",
+        ),
     ] = None,
 ) -> None:
     """Check position reports against a scenario. Exit 0: no event; 1: events found; 2: invalid input."""
@@ -66,10 +113,13 @@ def monitor_cmd(
     except (DetenteError, OSError) as exc:
         raise _fail(exc, where="feature") from exc
     try:
-        samples = read_tracks(tracks)
-        _check_parties(world, samples)
+        read = _read_input(tracks, input_format, mapping)
+        _check_parties(world, read.samples)
     except (DetenteError, OSError) as exc:
         raise _fail(exc, where="line") from exc
+    samples = read.samples
+    for note in read.notes:
+        err.print(f"[dim]note[/]: {escape(note)}")
 
     from detente.engine.monitor import monitor  # the engine loads only when there is work for it
 
@@ -84,6 +134,28 @@ def monitor_cmd(
             out.print(event_table(events))
         _summary(samples, events)
     raise typer.Exit(code=1 if events else 0)
+
+
+def _read_input(tracks: Path, input_format: InputFormat, mapping_file: Path | None) -> TrackInput:
+    """The position reports in ``tracks``, read as ``input_format`` says (or as its extension and content do)."""
+    kind = detect_format(tracks) if input_format is InputFormat.auto else input_format.value
+    what = _INPUT_NAMES[kind]
+    if kind in ("csv", "jsonl"):
+        if mapping_file is not None:
+            message = (
+                f"{tracks.name} is read as {what}, whose rows name their party: --mapping applies to CoT and "
+                "ADS-B input only (--input-format cot or adsb)"
+            )
+            raise InvalidInput([Problem("tracks-mapping", message)])
+        return TrackInput(read_tracks(tracks, fmt=kind), kind)
+    if mapping_file is None:
+        message = (
+            f"{tracks.name} is read as {what}, which name no party: give the feed's mapping table with "
+            "--mapping FILE (docs/cot.md, 'The mapping table of a feed'), or --input-format csv|jsonl"
+        )
+        raise InvalidInput([Problem("tracks-mapping", message)])
+    mapping = read_mapping(mapping_file)
+    return read_cot_file(tracks, mapping) if kind == "cot" else read_adsb_files(tracks, mapping)
 
 
 def _check_parties(world: Scenario, samples: Samples) -> None:

@@ -1,4 +1,5 @@
-"""Position reports in: CSV and JSON Lines files of track samples (SCENARIO.md, "Position reports").
+"""Position reports in: CSV and JSON Lines files of track samples (SCENARIO.md, "Position reports"),
+and feeds recorded to files: Cursor-on-Target XML and ADS-B ``aircraft.json`` snapshots (at the end).
 
 Both formats carry the same names: ``track,party,category,purpose,t,lon,lat,alt_m``.
 CSV has a header row naming them in any order (other columns are ignored);
@@ -29,11 +30,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from detente.adapters.interop.adsb import ALT_BARO, read_snapshots
+from detente.adapters.interop.cot import MAX_EVENT_BYTES, EventSplitter, parse_event, to_report
+from detente.adapters.interop.feedmap import ALT_HAE_AS_MSL, Dropped, FeedMapping, Report
 from detente.domain.errors import InvalidInput, Problem
 from detente.domain.model import PURPOSES, Category
 from detente.domain.tracks import Samples
@@ -63,12 +71,15 @@ _PURPOSES: Final = frozenset(PURPOSES)
 Row = tuple[str, str, str, str, float, float, float, float]
 
 
-def read_tracks(path: Path) -> Samples:
-    """The samples in a CSV or JSON Lines file (format by extension, else by its first character).
+def read_tracks(path: Path, *, fmt: str | None = None) -> Samples:
+    """The samples in a CSV or JSON Lines file (``fmt`` ``"csv"`` or ``"jsonl"``; by default from the
+    extension, else from its first character).
 
     Raises :class:`InvalidInput` listing every problem, each with its line number.
     """
     path = Path(path)
+    if fmt not in (None, "csv", "jsonl"):
+        raise ValueError(f"read_tracks reads csv or jsonl, not {fmt!r}")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -87,7 +98,7 @@ def read_tracks(path: Path) -> Samples:
             [Problem("tracks-encoding", f"{path.name} is not UTF-8 (byte {exc.start + 1}: {exc.reason})", index=line)]
         ) from exc
     del data
-    return _parse(text, path.name, _format_of(path.name))
+    return _parse(text, path.name, fmt or _format_of(path.name))
 
 
 def parse_tracks(text: str, *, name: str = "tracks") -> Samples:
@@ -435,3 +446,287 @@ def _show(value: Any) -> str:
 
 def _size_problem(name: str, size: int, limit: int) -> Problem:
     return Problem("tracks-size", f"{name} is {size:,} bytes; the limit is {limit:,} bytes")
+
+
+# -- feeds recorded to files: Cursor-on-Target XML, ADS-B aircraft.json ------------------------
+
+#: What ``detente monitor`` reads: track rows (CSV, JSON Lines), CoT events, ADS-B snapshots.
+INPUT_FORMATS: Final = ("csv", "jsonl", "cot", "adsb")
+COT_SUFFIXES: Final = frozenset({".xml", ".cot"})
+#: Largest feed mapping file, bytes.
+MAX_MAPPING_BYTES: Final = 1024 * 1024
+#: Bytes looked at to tell a file's format from its content.
+_SNIFF_BYTES: Final = 64 * 1024
+_AIRCRAFT_KEY: Final = re.compile(r'"aircraft"\s*:')
+#: What may lie between CoT events in a file: whitespace, XML declarations, comments (as ``EventSplitter``).
+_BETWEEN: Final = re.compile(rb"\s+|<\?xml[^<>]{0,200}\?>|<!--(?:(?!-->)[^<>]){0,200}-->")
+#: Track ids named in a note about unmapped tracks.
+_UNMAPPED_NAMED: Final = 10
+
+
+@dataclass(frozen=True)
+class TrackInput:
+    """Position reports read for the monitor: the samples, the format read, and notes on what was not used."""
+
+    samples: Samples
+    format: str
+    #: One line each: what the feed gave and what it dropped (and why), the altitude's reference.
+    notes: tuple[str, ...] = ()
+
+
+def detect_format(path: Path) -> str:
+    """``"csv"``, ``"jsonl"``, ``"cot"`` or ``"adsb"`` for a file or directory, by extension, then content.
+
+    A directory holds ADS-B snapshots.  ``.csv`` is CSV, ``.xml`` and
+    ``.cot`` are CoT.  Otherwise the first non-blank character tells: ``<``
+    CoT; ``{`` JSON, which is ADS-B if its first object (or, pretty-printed,
+    its first 64 KiB) has an ``"aircraft"`` member, else JSON Lines of track
+    rows; anything else is CSV (JSON Lines for ``.jsonl`` and ``.ndjson``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "adsb"
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in COT_SUFFIXES:
+        return "cot"
+    fallback = "jsonl" if suffix in JSONL_SUFFIXES else "csv"
+    try:
+        with path.open("rb") as f:
+            head = f.read(_SNIFF_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return fallback  # the reader reports why it cannot be read
+    head = head.lstrip("\ufeff \t\r\n")
+    if head.startswith("<"):
+        return "cot"
+    if not head.startswith("{"):
+        return fallback
+    first = head.split("\n", 1)[0]
+    try:
+        obj = json.loads(first)
+    except (ValueError, RecursionError):
+        obj = None
+    if isinstance(obj, dict):
+        return "adsb" if "aircraft" in obj else "jsonl"
+    return "adsb" if _AIRCRAFT_KEY.search(head) else "jsonl"
+
+
+def read_mapping(path: Path) -> FeedMapping:
+    """A feed's mapping table from a JSON (or, named ``.toml``, TOML) file: ``FeedMapping.from_dict``.
+
+    Raises :class:`InvalidInput` naming the file in every problem.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_MAPPING_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput([Problem("mapping-file", f"{path}: {exc.strerror or exc}")]) from exc
+    if len(data) > MAX_MAPPING_BYTES:
+        raise InvalidInput([Problem("mapping-file", f"{path.name} is over {MAX_MAPPING_BYTES:,} bytes")])
+    try:
+        if path.suffix.lower() == ".toml":
+            obj: Any = tomllib.loads(data.decode("utf-8"))
+        else:
+            obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise InvalidInput([Problem("mapping-file", f"{path.name} is not {kind}: {exc}")]) from None
+    if not isinstance(obj, dict):
+        raise InvalidInput([Problem("cot-mapping", f"{path.name}: a feed mapping must be an object")])
+    try:
+        return FeedMapping.from_dict(obj)
+    except InvalidInput as exc:
+        named = [Problem(p.rule, f"{path.name}: {p.message}", p.index, p.id) for p in exc.problems]
+        raise InvalidInput(named) from None
+
+
+def read_cot_file(path: Path, mapping: FeedMapping) -> TrackInput:
+    """The position reports in a file of CoT ``<event>``s (back to back, any whitespace, declarations or
+    comments between), each mapped to a party by ``mapping``.
+
+    Every event is parsed as a TAK stream's is (:func:`cot.parse_event`: defusedxml, 64 KiB per event).
+    Raises :class:`InvalidInput` listing every event that is not a safe, well-formed CoT event, anything
+    else between events, and an event that never ends, each with its line and event number, and, as for
+    track files, a track whose party changes or that has two reports at one instant.  Events that are well
+    formed but give no report (other dimensions, unknown altitude, unmapped, pings, non-atoms) are counted
+    in the notes.
+    """
+    path = Path(path)
+    data = _read_bytes(path, "cot")
+    name = path.name
+    splitter = EventSplitter()
+    events = splitter.feed(data)
+    problems: list[Problem] = []
+    reports: list[Report] = []
+    where: list[tuple[int, str]] = []
+    dropped: Counter[tuple[str, str]] = Counter()
+    unmapped: list[str] = []
+    pos, line, counted = 0, 1, 0
+
+    def line_at(offset: int) -> int:
+        nonlocal line, counted
+        line += data.count(b"\n", counted, offset)
+        counted = offset
+        return line
+
+    for k, event in enumerate(events, start=1):
+        at = data.find(event, pos)
+        _between(data, pos, at, name, line_at, problems)
+        pos = at + len(event)
+        label, event_line = f"{name}, event {k}", line_at(at)
+        try:
+            parsed = parse_event(event)
+        except InvalidInput as exc:
+            p = exc.problems[0]
+            problems.append(Problem(p.rule, f"{label}: {p.message}", event_line, p.id))
+            continue
+        if parsed.is_ping:
+            dropped[("ignored", "cot-ping")] += 1
+            continue
+        found = to_report(parsed, mapping)
+        if isinstance(found, Dropped):
+            dropped[(found.kind, found.rule)] += 1
+            if found.kind == "unmapped" and len(unmapped) < _UNMAPPED_NAMED:
+                named = f"{parsed.uid} ({parsed.callsign or 'no callsign'})"
+                if named not in unmapped:
+                    unmapped.append(named)
+            continue
+        reports.append(found)
+        where.append((event_line, label))
+        if len(reports) > MAX_ROWS:
+            raise InvalidInput([Problem("tracks-rows", f"{name} has more than {MAX_ROWS:,} position reports")])
+    _between(data, pos, len(data), name, line_at, problems)
+    if not events and not problems:
+        problems.append(Problem("tracks-empty", f"{name} holds no CoT <event>"))
+    if problems:
+        raise InvalidInput(_capped(problems))
+    if not reports:
+        raise InvalidInput([Problem("tracks-empty", f"{name}: no event gave a position report ({_drops(dropped)})")])
+    refs = Counter(r.alt_ref for r in reports)
+    notes = [f"{name}: {len(events):,} CoT event(s) gave {len(reports):,} position report(s)"]
+    notes += _drop_notes(dropped, unmapped)
+    if refs.get(ALT_HAE_AS_MSL):
+        notes.append(
+            f"altitude: hae (height above the WGS84 ellipsoid) taken as MSL for {refs[ALT_HAE_AS_MSL]:,} report(s): "
+            "no geoid grid installed (docs/cot.md, Altitude)"
+        )
+    return TrackInput(samples_of(reports, where), "cot", tuple(notes))
+
+
+def read_adsb_files(path: Path, mapping: FeedMapping) -> TrackInput:
+    """The position reports in recorded ADS-B snapshots (:func:`adsb.read_snapshots`), each position once.
+
+    Raises :class:`InvalidInput` as :func:`adsb.read_snapshots` does, and, as for track files, for a track
+    whose party, category or purpose changes (its callsign moved it to another mapping rule).
+    """
+    path = Path(path)
+    found = read_snapshots(path, mapping)
+    name = f"{path.name or path.resolve().name}/" if path.is_dir() else path.name
+    if not found.reports:
+        raise InvalidInput(
+            [Problem("tracks-empty", f"{name}: no aircraft gave a position report ({_drops(found.dropped)})")]
+        )
+    files = f" in {found.files:,} file(s)" if path.is_dir() else ""
+    notes = [
+        f"{name}: {found.snapshots:,} snapshot(s){files}, {found.aircraft:,} aircraft entries: "
+        f"{len(found.reports):,} position report(s), {found.repeated:,} repeated from an earlier snapshot"
+        + (f", {found.older:,} dated before a position already read" if found.older else "")
+    ]
+    notes += _drop_notes(found.dropped, found.unmapped)
+    refs = found.alt_refs
+    if refs:
+        parts = []
+        if refs.get(ALT_HAE_AS_MSL):
+            parts.append(f"alt_geom (ellipsoid) as MSL for {refs[ALT_HAE_AS_MSL]:,}")
+        if refs.get(ALT_BARO):
+            parts.append(f"alt_baro (pressure altitude) as MSL for {refs[ALT_BARO]:,}")
+        notes.append(f"altitude: {', '.join(parts)} report(s) (docs/adsb.md, Altitude)")
+    return TrackInput(samples_of(found.reports, found.where), "adsb", tuple(notes))
+
+
+def samples_of(reports: list[Report], where: list[tuple[int, str]]) -> Samples:
+    """:meth:`Samples.build` of feed reports; each problem names the report by ``where[i]`` = (line, label)."""
+    try:
+        return Samples.build([r.row() for r in reports])
+    except InvalidInput as exc:
+        problems: list[Problem] = []
+        for p in exc.problems:
+            if p.rule == "duplicate-sample":
+                problems.extend(_feed_duplicates(reports, where))
+            elif p.index is not None:
+                line, label = where[p.index]
+                problems.append(Problem(p.rule, f"{label}: {p.message}", line, p.id))
+            else:
+                problems.append(p)
+        raise InvalidInput(_capped(problems)) from None
+
+
+def _feed_duplicates(reports: list[Report], where: list[tuple[int, str]]) -> list[Problem]:
+    first: dict[tuple[str, float], int] = {}
+    out: list[Problem] = []
+    for i, r in enumerate(reports):
+        seen = first.setdefault((r.track, r.t_epoch), i)
+        if seen != i:
+            line, label = where[i]
+            other_line, other = where[seen]
+            message = f"{label}: track {r.track!r} already has a report at this instant ({other}, line {other_line})"
+            out.append(Problem("duplicate-sample", message, line, r.track))
+    return out
+
+
+def _between(
+    data: bytes, start: int, end: int, name: str, line_at: Callable[[int], int], problems: list[Problem]
+) -> None:
+    """A problem if ``data[start:end]`` (between two events) holds more than whitespace, declarations, comments."""
+    i = start
+    while i < end:
+        m = _BETWEEN.match(data, i, end)
+        if m is not None and m.end() > i:
+            i = m.end()
+            continue
+        if data.startswith(b"<event", i):
+            message = (
+                f"{name}: an <event> that does not end, is cut short by the next one or is longer than "
+                f"{MAX_EVENT_BYTES:,} bytes"
+            )
+            problems.append(Problem("cot-event", message, line_at(i)))
+        else:
+            shown = data[i : min(end, i + 40)].split(b"\n", 1)[0]
+            problems.append(Problem("cot-garbage", f"{name}: not CoT between events: {_show(shown)}", line_at(i)))
+        # what follows up to the next <event (left behind by the splitter) belongs to this problem
+        following = data.find(b"<event", i + 1, end)
+        if following < 0:
+            return
+        i = following
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidInput([_size_problem(path.name, size, MAX_FILE_BYTES)])
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput([Problem(f"{what}-file", f"{path}: {exc.strerror or exc}")]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidInput([_size_problem(path.name, len(data), MAX_FILE_BYTES)])
+    return data
+
+
+def _drops(dropped: Counter[tuple[str, str]]) -> str:
+    if not dropped:
+        return "nothing dropped"
+    return ", ".join(f"{n:,} {kind} ({rule})" for (kind, rule), n in dropped.most_common())
+
+
+def _drop_notes(dropped: Counter[tuple[str, str]], unmapped: list[str]) -> list[str]:
+    if not dropped:
+        return []
+    notes = [f"not used: {_drops(dropped)}"]
+    if unmapped:
+        more = " …" if len(unmapped) >= _UNMAPPED_NAMED else ""
+        notes.append(f"unmapped (no rule of the feed mapping covers them): {', '.join(unmapped)}{more}")
+    return notes
