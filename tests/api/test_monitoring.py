@@ -190,6 +190,7 @@ def test_a_second_episode_of_the_same_pair_soon_after_reopens_its_incident(demo:
     assert stored[0]["incident"] == stored[1]["incident"] != stored[2]["incident"]
     (first, later) = demo.client.get("/incidents", headers=demo.headers["ru"]).json()
     assert first["ended_at"] is not None and first["ended_at"] > first["started_at"]
+    assert later["started_at"] > first["ended_at"]
     assert first["parties"] == ["coalition", "ru"] and first["severity"] == "high"
 
 
