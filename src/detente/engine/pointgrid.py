@@ -5,14 +5,18 @@ STR-tree needs a Shapely point per position (about 0.5 µs each before any
 query), so instead the zones' boxes are bucketed once into the cells of a
 uniform lon/lat grid (compressed rows: cell -> box ids), and a batch of
 positions is answered with arithmetic: each position's cell, the boxes
-listed there, and an exact box test, all numpy.  Boxes that would cover too
-many cells (a zone the size of a country) are kept aside and tested against
-every position directly; there are few of them.
+listed there, and an exact box test, all numpy.  The positions are taken in
+slots (``slots``): sorted by how many boxes their cell lists, the j-th box
+of every position that has one is a single gather over a prefix, so no
+position is repeated per candidate.  Boxes that would cover too many cells
+(a zone the size of a country) are kept aside and tested against every
+position directly; there are few of them.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -38,7 +42,7 @@ class PointGrid:
             self.x0 = self.y0 = 0.0
             self.cell = 1.0
             self.nx = self.ny = 1
-            self.starts = np.zeros(2, dtype=np.int64)
+            self.starts = np.zeros(3, dtype=np.int64)
             self.members = np.empty(0, dtype=np.int64)
             self.big = np.empty(0, dtype=np.int64)
             return
@@ -67,39 +71,75 @@ class PointGrid:
         cell_id = cx * self.ny + cy
         order = np.argsort(cell_id, kind="stable")
         self.members = owner[order]
-        self.starts = np.searchsorted(cell_id[order], np.arange(self.nx * self.ny + 1, dtype=np.int64))
+        # one entry past the last cell too: a sentinel cell (points outside the grid) that lists nothing
+        self.starts = np.searchsorted(cell_id[order], np.arange(self.nx * self.ny + 2, dtype=np.int64))
 
     def _cell_xy(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray]:
         ix = np.floor((lon - self.x0) / self.cell).astype(np.int64)
         iy = np.floor((lat - self.y0) / self.cell).astype(np.int64)
         return ix, iy
 
+    @cached_property
+    def member_boxes(self) -> FloatArray:
+        """The boxes in the order of ``members`` (shape (4, entries)): a candidate's box is read contiguously."""
+        columns: FloatArray = np.ascontiguousarray(self.boxes[self.members].T)
+        return columns
+
+    def slots(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray, list[int]]:
+        """The points whose cell lists boxes, ready to be checked one slot at a time.
+
+        Returns ``(points, first, sizes)``: the points sorted by how many
+        boxes their cell lists (most first), the index in ``members`` of
+        their cell's first box, and for each slot ``j`` how many points have
+        more than ``j`` boxes.  The candidates of slot ``j`` are then
+        ``points[:sizes[j]]`` against ``members[first[:sizes[j]] + j]``: no
+        point is repeated, and every array is a prefix or a gather.
+        """
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        empty = np.empty(0, dtype=np.int64)
+        if not len(self.members) or not len(lon):
+            return empty, empty, []
+        ix, iy = self._cell_xy(lon, lat)
+        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        cell = ix * self.ny + iy
+        cell[~inside] = self.nx * self.ny  # the sentinel cell past the end lists nothing
+        lo = self.starts[cell]
+        count = self.starts[cell + 1] - lo
+        most = int(count.max())
+        if most == 0:
+            return empty, empty, []
+        # Most boxes first, with a radix sort on 16 bits when the counts allow it.
+        if most < 1 << 16:
+            order = np.argsort((most - count).astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(-count, kind="stable")
+        histogram = np.bincount(count, minlength=most + 1)
+        sizes = (len(count) - np.cumsum(histogram))[:most].tolist()
+        points = order[: sizes[0]]
+        return points, lo[points], sizes
+
     def query(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray]:
         """Pairs (point index, box index) with the point in the box (edges included)."""
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
-        points: list[IntArray] = []
+        points_out: list[IntArray] = []
         found: list[IntArray] = []
-        if len(self.members):
-            ix, iy = self._cell_xy(lon, lat)
-            inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-            p = np.flatnonzero(inside)
-            cell = ix[p] * self.ny + iy[p]
-            lo, hi = self.starts[cell], self.starts[cell + 1]
-            counts = hi - lo
-            p = np.repeat(p, counts)
-            offsets = np.arange(len(p), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-            b = self.members[np.repeat(lo, counts) + offsets]
-            points.append(p)
-            found.append(b)
+        points, first, sizes = self.slots(lon, lat)
+        if sizes:
+            x0, y0, x1, y1 = self.member_boxes
+            px, py = lon[points], lat[points]
+            for j, size in enumerate(sizes):
+                m = first[:size] + j
+                x, y = px[:size], py[:size]
+                hit = np.flatnonzero((x0[m] <= x) & (x <= x1[m]) & (y0[m] <= y) & (y <= y1[m]))
+                points_out.append(points[hit])
+                found.append(self.members[m[hit]])
         for b in self.big:  # few: one vectorised test over all points each
-            x0, y0, x1, y1 = self.boxes[b]
-            p = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
-            points.append(p)
+            x0b, y0b, x1b, y1b = self.boxes[b]
+            p = np.flatnonzero((lon >= x0b) & (lon <= x1b) & (lat >= y0b) & (lat <= y1b))
+            points_out.append(p)
             found.append(np.full(len(p), b, dtype=np.int64))
-        if not points:
+        if not points_out:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        p, b = np.concatenate(points), np.concatenate(found)
-        box = self.boxes[b]
-        hit = (lon[p] >= box[:, 0]) & (lon[p] <= box[:, 2]) & (lat[p] >= box[:, 1]) & (lat[p] <= box[:, 3])
-        return p[hit], b[hit]
+        return np.concatenate(points_out), np.concatenate(found)
