@@ -59,6 +59,7 @@ from detente.adapters.api.app import create_app
 from detente.adapters.storage import open_store
 from detente.audit.keys import Signer
 from detente.audit.signing import sign_statement
+from detente.domain.incidents import DEFAULT_PROTOCOLS
 from detente.services.context import FixedClock
 
 # -- actors -------------------------------------------------------------------
@@ -166,6 +167,10 @@ CLOSE_PAIR = [
     position("blue-1", "blue", "2017-07-06T11:00:00Z", 30.0),
     position("red-1", "red", "2017-07-06T11:00:00Z", 30.0),
 ]
+REPORT = {"type": "other", "parties": ["red"], "title": "shots heard", "started_at": "2017-07-06T11:00:00Z"}
+DISPUTE = {"status": "disputed", "note": "not us"}
+HOTLINE = {"text": "calling you now"}
+PROTOCOLS = [p.to_json() for p in DEFAULT_PROTOCOLS]
 BLUE_POSITION = {"positions": [position("blue-2", "blue", "2017-07-06T11:05:00Z", 20.0)]}
 
 
@@ -364,6 +369,13 @@ ROWS: list[Row] = [
     *rows("GET", "/track-events/<blue-event>", {**every(404), S: 200, B: 200, R: 200}),
     *rows("GET", "/incidents", every(200)),
     *rows("GET", "/incidents/<blue-incident>", {**every(404), S: 200, B: 200, R: 200}),
+    # incidents: anyone may report one; the parties involved acknowledge, dispute and use the hotline
+    *rows("POST", "/incidents", every(201), body=REPORT),
+    *rows("POST", "/incidents/<blue-incident>/ack", {**every(404), S: 403, B: 200, R: 200}),
+    *rows("POST", "/incidents/<blue-incident>/status", {**every(404), S: 200, B: 200, R: 200}, body=DISPUTE),
+    *rows("POST", "/incidents/<blue-incident>/messages", {**every(404), S: 201, B: 201, R: 201}, body=HOTLINE),
+    *rows("GET", "/incident-protocols", every(200)),
+    *rows("PUT", "/incident-protocols", {**every(403), S: 200}, body=PROTOCOLS),
 ]
 
 

@@ -258,9 +258,13 @@ def test_alerts_are_queued_for_the_webhooks_of_the_parties_concerned(demo: Api) 
     assert hook.status_code == 201, hook.text
     feed_the_day(demo)
     deliveries = demo.client.get(f"/webhooks/{hook.json()['id']}/deliveries", headers=demo.headers["coalition"])
-    notes = inbox(demo, "coalition")
-    # one delivery per notification of the coalition: the Al-Tanf incursion and the Su-22 pair, opened and closed
-    assert len(notes) == 4
-    assert sorted(d["notification"] for d in deliveries.json()) == sorted(n["id"] for n in notes)
+    alerts = inbox(demo, "coalition")
+    everything = demo.client.get("/notifications", headers=demo.headers["coalition"], params={"limit": 500}).json()
+    # the Al-Tanf incursion and the Su-22 pair, opened and closed, and the two incidents they opened
+    assert len(alerts) == 4
+    opened = [n["type"] for n in everything["items"] if n["type"].startswith("incident.")]
+    assert opened == ["incident.opened"] * 2
+    # one delivery per notification of the coalition
+    assert sorted(d["notification"] for d in deliveries.json()) == sorted(n["id"] for n in everything["items"])
     report = verify_store(demo.store)
     assert report.intact, report.problems

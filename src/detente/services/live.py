@@ -37,11 +37,13 @@ from typing import Any
 from detente.domain.accounts import Caller
 from detente.domain.errors import Busy, InvalidInput, Problem
 from detente.domain.geo.intervals import format_time, from_epoch
+from detente.domain.incidents import IncidentType, Severity
 from detente.domain.model import Party, Role, Scenario
 from detente.domain.tracks import Event, EventType, Samples
 from detente.engine.live import Episode, LiveState, Row, Step, key_of
 from detente.engine.monitor import ZoneIndex
 from detente.engine.separation import separation_events
+from detente.services import incidents
 from detente.services.context import Mechanism
 from detente.services.ports import Tx
 
@@ -360,22 +362,21 @@ class LiveMonitor:
         title = (
             f"{e.type.value.replace('_', ' ')}: {e.track} ({e.party}) and {e.other.kind} {e.other.id} ({e.other.party})"
         )
-        values = {
-            "type": INCIDENT_TYPES[e.type],
-            "status": "reported",
-            "severity": severity(e, track.purpose),
-            "source": "monitor",
-            "key": key,
-            "title": title[:300],
-            "parties": sorted({e.party, e.other.party}),
-            "lon": ep.position[0],
-            "lat": ep.position[1],
-            "started_at": _when(ep.start),
-            "ended_at": ended,
-            "created_at": now,
-            "updated_at": now,
-        }
-        return int(tx.add_incident(values, audience))
+        return incidents.open_incident(
+            tx,
+            type=IncidentType(INCIDENT_TYPES[e.type]),
+            severity=Severity(severity(e, track.purpose)),
+            source="monitor",
+            key=key,
+            title=title,
+            involved=[e.party, e.other.party],
+            position=(ep.position[0], ep.position[1]),
+            started_at=_when(ep.start),
+            ended_at=ended,
+            reporter=None,
+            description="",
+            now=now,
+        )
 
     def _notify(self, tx: Tx, ep: Episode, action: str, audience: list[str], now: datetime) -> None:
         tx.notify_many(audience, f"track.event.{action}", _event_json(ep) | {"action": action}, now)

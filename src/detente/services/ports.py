@@ -133,7 +133,48 @@ class MonitoringTx(Protocol):
     def incidents(self, *, party: str | None = None, after: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
-class Tx(NoticeTx, MonitoringTx, Protocol):
+class IncidentTx(Protocol):
+    """An incident's parties, steps, transitions and hotline (``adapters/storage/incidents.py``)."""
+
+    def add_incident_parties(self, incident_id: int, parties: Sequence[str], audience: Sequence[str]) -> None: ...
+    def incident_parties(self, incident_id: int) -> list[dict[str, Any]]: ...
+    def ack_incident(
+        self, incident_id: int, party: str, member: str, now: datetime, audience: Sequence[str]
+    ) -> bool: ...
+    def add_incident_steps(
+        self, incident_id: int, steps: Sequence[tuple[str, datetime]], audience: Sequence[str]
+    ) -> None: ...
+    def incident_steps(self, incident_id: int) -> list[dict[str, Any]]: ...
+    def due_incident_steps(self, now: datetime, limit: int) -> list[dict[str, Any]]: ...
+    def finish_incident_step(self, step_id: int, *, fired: bool, now: datetime, audience: Sequence[str]) -> None: ...
+    def add_incident_transition(
+        self,
+        incident_id: int,
+        *,
+        status: str,
+        party: str,
+        member: str,
+        note: str,
+        now: datetime,
+        audience: Sequence[str],
+    ) -> int: ...
+    def incident_transitions(self, incident_id: int) -> list[dict[str, Any]]: ...
+    def add_incident_message(
+        self,
+        incident_id: int,
+        *,
+        party: str,
+        member: str,
+        kind: str,
+        text: str,
+        proposal_id: int | None,
+        now: datetime,
+        audience: Sequence[str],
+    ) -> int: ...
+    def incident_messages(self, incident_id: int, after: int = 0, limit: int = 500) -> list[dict[str, Any]]: ...
+
+
+class Tx(NoticeTx, MonitoringTx, IncidentTx, Protocol):
     """One open transaction of a use case: everything it reads and writes."""
 
     logged: list[tuple[str, str, int]]

@@ -24,6 +24,7 @@ from detente.adapters.api import (
     routes_agreements,
     routes_audit,
     routes_humanitarian,
+    routes_incidents,
     routes_intents,
     routes_monitoring,
     routes_notifications,
@@ -118,6 +119,7 @@ def create_app(
         routes_notifications,
         routes_humanitarian,
         routes_monitoring,
+        routes_incidents,
     ):
         app.include_router(module.router)
     return app
@@ -145,15 +147,16 @@ TIMER_S = 60.0
 
 
 async def _timers(mechanism: Mechanism, stop: asyncio.Event) -> None:
-    """Every minute, send the acknowledgement reminders and escalations that are due (``notices.tick``)."""
+    """Every minute, send what is due: notice reminders and escalations, incident protocol steps."""
     from starlette.concurrency import run_in_threadpool
 
-    from detente.services import notices
+    from detente.services import incidents, notices
 
     while not stop.is_set():
-        try:
-            await run_in_threadpool(notices.tick, mechanism)
-        except Exception:  # a failed sweep is retried at the next one; the server keeps serving
-            logging.getLogger("detente.timers").exception("the notice timers failed")
+        for sweep in (notices.tick, incidents.tick):
+            try:
+                await run_in_threadpool(sweep, mechanism)
+            except Exception:  # a failed sweep is retried at the next one; the server keeps serving
+                logging.getLogger("detente.timers").exception("the %s timers failed", sweep.__module__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), TIMER_S)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 from detente.adapters.api.deps import Mech, Who
 from detente.adapters.api.errors import documented
 from detente.adapters.api.schemas import MAX_ROW_ID
-from detente.adapters.api.schemas_monitoring import EventOut, IncidentOut, PositionsIn, PositionsOut, TrackOut
+from detente.adapters.api.schemas_monitoring import EventOut, PositionsIn, PositionsOut, TrackOut
 from detente.domain.accounts import Caller
 from detente.domain.errors import NotFound
 from detente.domain.model import Role
@@ -115,26 +115,3 @@ def track_event(m: Mech, who: Who, event_id: RowId) -> EventOut:
     if row is None or (party is not None and party not in (row["party"], row["other"]["party"])):
         raise NotFound(f"no track event {event_id}")
     return EventOut(**row)
-
-
-@router.get("/incidents")
-def incidents(
-    m: Mech,
-    who: Who,
-    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[IncidentOut]:
-    """Incidents that involve the caller's party (every incident, for the secretariat)."""
-    with m.store.read() as tx:
-        rows = tx.incidents(party=_party_filter(who), after=after, limit=limit)
-    return [IncidentOut(**r) for r in rows]
-
-
-@router.get("/incidents/{incident_id}")
-def incident(m: Mech, who: Who, incident_id: RowId) -> IncidentOut:
-    with m.store.read() as tx:
-        row = tx.incident(incident_id)
-    party = _party_filter(who)
-    if row is None or (party is not None and party not in row["parties"]):
-        raise NotFound(f"no incident {incident_id}")
-    return IncidentOut(**row)

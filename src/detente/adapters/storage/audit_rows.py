@@ -35,7 +35,11 @@ from detente.adapters.storage.tables import (
     DisclosureRow,
     DisseminationRow,
     FilingRow,
+    IncidentMessageRow,
+    IncidentPartyRow,
     IncidentRow,
+    IncidentStepRow,
+    IncidentTransitionRow,
     MemberRow,
     NoticeRecipientRow,
     NoticeRow,
@@ -129,6 +133,10 @@ RECORDS: dict[str, Record] = {
         Record("rules", RulesRow, ("name",)),
         Record("track-event", TrackEventRow, ("id",)),
         Record("incident", IncidentRow, ("id",)),
+        Record("incident-party", IncidentPartyRow, ("id",)),
+        Record("incident-step", IncidentStepRow, ("id",)),
+        Record("incident-transition", IncidentTransitionRow, ("id",)),
+        Record("incident-message", IncidentMessageRow, ("id",)),
     )
 }
 

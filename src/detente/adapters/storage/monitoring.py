@@ -66,6 +66,10 @@ def _incident(row: IncidentRow) -> dict[str, Any]:
         "ended_at": row.ended_at,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "reported_by": row.reported_by,
+        "description": row.description,
+        "protocol": row.protocol,
+        "resolved_at": row.resolved_at,
     }
 
 

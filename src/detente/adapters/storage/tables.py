@@ -517,3 +517,73 @@ class IncidentRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Who reported it (the monitor's incidents: the secretariat's ``monitor``), and what they said.
+    reported_by: Mapped[str | None] = mapped_column(String, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The de-escalation protocol as it was when the incident opened (later edits do not change it).
+    protocol: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IncidentPartyRow(Base):
+    """A party involved in an incident, and when (and by whom) it acknowledged."""
+
+    __tablename__ = "incident_parties"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "party"),
+        Index("ix_incident_parties_party", "party", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+    party: Mapped[str] = mapped_column(String)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acked_by: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+class IncidentStepRow(Base):
+    """One step of an incident's frozen protocol: when it is due, and when it fired or was found met."""
+
+    __tablename__ = "incident_steps"
+    __table_args__ = (UniqueConstraint("incident_id", "idx"), Index("ix_incident_steps_due", "done_at", "due_at"))
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+    idx: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the timer sweep dealt with it (None: still to come); ``fired`` says whether it escalated.
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    fired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IncidentTransitionRow(Base):
+    """A change of an incident's status: to what, by whom, when, and why."""
+
+    __tablename__ = "incident_transitions"
+    __table_args__ = (Index("ix_incident_transitions_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text)
+
+
+class IncidentMessageRow(Base):
+    """A hotline message of an incident: a message, a joint call held, a proposed resolution or its acceptance."""
+
+    __tablename__ = "incident_messages"
+    __table_args__ = (Index("ix_incident_messages_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(Text)
+    #: For an acceptance: the proposal it accepts.
+    proposal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ from detente.adapters.storage import audit_log, audit_rows, convert
 from detente.adapters.storage.audit_log import Pending
 from detente.adapters.storage.box import Box4D
 from detente.adapters.storage.candidates import candidates_query, exact_conditions
+from detente.adapters.storage.incidents import IncidentRows
 from detente.adapters.storage.monitoring import MonitoringRows
 from detente.adapters.storage.notices import NoticeRows
 from detente.adapters.storage.tables import (
@@ -55,7 +56,7 @@ from detente.domain.agreements import Agreement, AgreementKind, Decision, Status
 from detente.domain.model import DEFAULT_SEPARATION, Category, Kind, Minima, Party, WorldObject
 
 
-class Tx(NoticeRows, MonitoringRows):
+class Tx(NoticeRows, MonitoringRows, IncidentRows):
     """The repository of one open transaction (a thin layer over a Session)."""
 
     def __init__(self, session: Session, dialect: str) -> None:
