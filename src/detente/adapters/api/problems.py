@@ -9,7 +9,8 @@ a 500 problem that names nothing internal.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -177,22 +178,27 @@ class BodyLimit:
     chunked body is counted as it arrives and cut off at the limit.
     """
 
+    #: Paths (by their last segment) that take larger bodies: evidence files (photos, video) of observers.
+    LARGER: ClassVar[Mapping[str, int]] = {"evidence": 16 * 1024 * 1024}
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        last = str(scope.get("path", "")).rstrip("/").rpartition("/")[2]
+        limit = max(self.default_bytes, self.LARGER.get(last, 0))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
         seen = 0
         too_large = False
@@ -204,7 +210,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # Hand the app an empty, finished body; its answer is replaced below.
                     too_large = True
                     return {"type": "http.request", "body": b"", "more_body": False}
@@ -217,14 +223,14 @@ class BodyLimit:
             if too_large:
                 if not refused:
                     refused = True
-                    await self._refuse(scope, receive, send)
+                    await self._refuse(scope, receive, send, limit)
                 return
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
-            413, "too-large", "Request body too large", f"the limit is {self.max_bytes} bytes; nothing was stored", None
+            413, "too-large", "Request body too large", f"the limit is {limit} bytes; nothing was stored", None
         )
         await response(scope, receive, send)

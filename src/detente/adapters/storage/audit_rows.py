@@ -34,6 +34,7 @@ from detente.adapters.storage.tables import (
     DeliveryRow,
     DisclosureRow,
     DisseminationRow,
+    EvidenceRow,
     FilingRow,
     IncidentMessageRow,
     IncidentPartyRow,
@@ -44,6 +45,7 @@ from detente.adapters.storage.tables import (
     NoticeRecipientRow,
     NoticeRow,
     NotificationRow,
+    ObserverReportRow,
     OutcomeRow,
     PartyKeyRow,
     PartyRow,
@@ -137,6 +139,8 @@ RECORDS: dict[str, Record] = {
         Record("incident-step", IncidentStepRow, ("id",)),
         Record("incident-transition", IncidentTransitionRow, ("id",)),
         Record("incident-message", IncidentMessageRow, ("id",)),
+        Record("observer-report", ObserverReportRow, ("id",)),
+        Record("evidence", EvidenceRow, ("id",), redact=frozenset({"content"})),
     )
 }
 

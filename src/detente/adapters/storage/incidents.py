@@ -14,7 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_rows
-from detente.adapters.storage.tables import IncidentMessageRow, IncidentPartyRow, IncidentStepRow, IncidentTransitionRow
+from detente.adapters.storage.tables import (
+    EvidenceRow,
+    IncidentMessageRow,
+    IncidentPartyRow,
+    IncidentStepRow,
+    IncidentTransitionRow,
+    ObserverReportRow,
+)
 
 
 class _Recording(Protocol):
@@ -184,3 +191,93 @@ class IncidentRows:
             }
             for r in rows
         ]
+
+    # -- observer reports and evidence -----------------------------------------------------
+
+    def add_observer_report(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+        row = ObserverReportRow(**values)
+        self.session.add(row)
+        self.session.flush()
+        self.record("observer-report.filed", audit_rows.subject("observer-report", row.id), audience)
+        return int(row.id)
+
+    def observer_report_by_ref(self: _Recording, party: str, ref: str) -> dict[str, Any] | None:
+        row = self.session.scalars(
+            select(ObserverReportRow).where(ObserverReportRow.party == party, ObserverReportRow.ref == ref)
+        ).first()
+        return None if row is None else _report(row)
+
+    def observer_report(self: _Recording, report_id: int) -> dict[str, Any] | None:
+        row = self.session.get(ObserverReportRow, report_id)
+        return None if row is None else _report(row)
+
+    def observer_reports(
+        self: _Recording, *, since: datetime, until: datetime, limit: int = 5000
+    ) -> list[dict[str, Any]]:
+        """Reports whose span meets [since, until], oldest first."""
+        rows = self.session.scalars(
+            select(ObserverReportRow)
+            .where(ObserverReportRow.end >= since, ObserverReportRow.start <= until)
+            .order_by(ObserverReportRow.start, ObserverReportRow.id)
+            .limit(limit)
+        )
+        return [_report(r) for r in rows]
+
+    def set_report_incident(
+        self: _Recording, report_ids: Sequence[int], incident_id: int, audience: Sequence[str]
+    ) -> None:
+        for rid in report_ids:
+            row = self.session.get(ObserverReportRow, rid)
+            if row is not None and row.incident_id != incident_id:
+                row.incident_id = incident_id
+                self.record("observer-report.grouped", audit_rows.subject("observer-report", rid), audience)
+
+    def add_evidence(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+        row = EvidenceRow(**values)
+        self.session.add(row)
+        self.session.flush()
+        self.record("evidence.filed", audit_rows.subject("evidence", row.id), audience)
+        return int(row.id)
+
+    def evidence_list(self: _Recording, report_id: int) -> list[dict[str, Any]]:
+        rows = self.session.execute(
+            select(
+                EvidenceRow.id,
+                EvidenceRow.filename,
+                EvidenceRow.media_type,
+                EvidenceRow.size,
+                EvidenceRow.sha256,
+                EvidenceRow.party,
+                EvidenceRow.created_at,
+            )
+            .where(EvidenceRow.report_id == report_id)
+            .order_by(EvidenceRow.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+    def evidence_file(self: _Recording, evidence_id: int) -> tuple[dict[str, Any], bytes] | None:
+        row = self.session.get(EvidenceRow, evidence_id)
+        if row is None:
+            return None
+        meta = {
+            "id": row.id,
+            "report_id": row.report_id,
+            "filename": row.filename,
+            "media_type": row.media_type,
+            "size": row.size,
+            "sha256": row.sha256,
+        }
+        return meta, bytes(row.content)
+
+
+def _report(row: ObserverReportRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ref": row.ref,
+        "party": row.party,
+        "member": row.member_id,
+        "report": dict(row.body),
+        "estimated": {"lon": row.lon, "lat": row.lat, "uncertainty_m": row.uncertainty_m},
+        "incident": row.incident_id,
+        "created_at": row.created_at,
+    }

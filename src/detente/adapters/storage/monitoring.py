@@ -152,7 +152,7 @@ class MonitoringRows:
     def incidents(
         self: _Recording, *, party: str | None = None, after: int = 0, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """Incidents in id order that involve ``party`` (every incident for None)."""
+        """Incidents in id order that involve ``party`` or that it reported (every incident for None)."""
         found: list[dict[str, Any]] = []
         while len(found) < limit:
             rows = list(
@@ -162,6 +162,6 @@ class MonitoringRows:
             )
             if not rows:
                 break
-            found += [_incident(r) for r in rows if party is None or party in r.parties]
+            found += [_incident(r) for r in rows if party is None or party in r.parties or r.reported_by == party]
             after = rows[-1].id
         return found[:limit]

@@ -587,3 +587,42 @@ class IncidentMessageRow(Base):
     #: For an acceptance: the proposal it accepts.
     proposal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ObserverReportRow(Base):
+    """An observer's report (the OSCE fields, as sent), where it places the event, and the incident it joined."""
+
+    __tablename__ = "observer_reports"
+    __table_args__ = (UniqueConstraint("party", "ref"), Index("ix_observer_reports_time", "start", "end"))
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    #: The observer's own id for the report (one per mission): sending it again is refused, not duplicated.
+    ref: Mapped[str] = mapped_column(String)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    uncertainty_m: Mapped[float] = mapped_column(Float)
+    incident_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceRow(Base):
+    """A file attached to an observer's report: kept as bytes with its SHA-256, never opened by detente."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_report", "report_id", "id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(BigInteger)
+    party: Mapped[str] = mapped_column(String)
+    member_id: Mapped[str] = mapped_column(String)
+    filename: Mapped[str] = mapped_column(String)
+    media_type: Mapped[str] = mapped_column(String)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
