@@ -90,6 +90,8 @@ PLACEHOLDERS = (
     "<aid-notice>",
     "<blue-event>",
     "<blue-incident>",
+    "<watch-report>",
+    "<watch-evidence>",
 )
 
 
@@ -171,6 +173,16 @@ REPORT = {"type": "other", "parties": ["red"], "title": "shots heard", "started_
 DISPUTE = {"status": "disputed", "note": "not us"}
 HOTLINE = {"text": "calling you now"}
 PROTOCOLS = [p.to_json() for p in DEFAULT_PROTOCOLS]
+OBSERVED = {
+    "id": "w-1",
+    "observer": {"lon": 36.1, "lat": 32.6},
+    "start": "2017-07-06T10:00:00Z",
+    "event_type": "impact",
+    "observed_how": "heard",
+    "bearing_deg": 90,
+    "distance_m": [1000, 3000],
+    "attributed_to": ["red"],
+}
 BLUE_POSITION = {"positions": [position("blue-2", "blue", "2017-07-06T11:05:00Z", 20.0)]}
 
 
@@ -376,6 +388,20 @@ ROWS: list[Row] = [
     *rows("POST", "/incidents/<blue-incident>/messages", {**every(404), S: 201, B: 201, R: 201}, body=HOTLINE),
     *rows("GET", "/incident-protocols", every(200)),
     *rows("PUT", "/incident-protocols", {**every(403), S: 200}, body=PROTOCOLS),
+    # observers file reports and evidence; a report is seen by its mission, the secretariat and its incident's parties
+    *rows("POST", "/observer-reports", {**every(403), W: 201, S: 201}, body={**OBSERVED, "id": "w-2"}),
+    *rows("GET", "/observer-reports/<watch-report>", {**every(404), W: 200, S: 200, R: 200}),
+    *rows(
+        "POST",
+        "/observer-reports/<watch-report>/evidence?filename=note.csv",
+        {**every(404), W: 422, S: 403, R: 403},
+        body="not,an,allowed,type\n",
+    ),
+    *rows("GET", "/evidence/<watch-evidence>", {**every(404), W: 200, S: 200, R: 200}),
+    # reports: everyone gets the daily report and figures of what it may see
+    *rows("GET", "/reports/daily?date=2017-07-06", every(200)),
+    *rows("GET", "/reports/accountability?since=2017-07-01T00:00:00Z&until=2017-07-08T00:00:00Z", every(200)),
+    *rows("GET", "/reports/compliance?since=2017-07-01T00:00:00Z&until=2017-07-08T00:00:00Z", every(200)),
 ]
 
 
@@ -422,6 +448,14 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     notified = ok(c.post("/objects", headers=h[A], json=site("aid-clinic", 36.8, 35.8)))["notice"]["id"]
     ok(c.post("/movements/aid-convoy/outcome", headers=h[A], json={**OUTCOME, "outcome": "impeded"}))
     met = ok(c.post("/positions", headers=h[S], json={"positions": CLOSE_PAIR}), 202)["events"]
+    observed = ok(c.post("/observer-reports", headers=h[W], json=OBSERVED))["id"]
+    evidence = ok(
+        c.post(
+            f"/observer-reports/{observed}/evidence?filename=crater.png",
+            headers={**h[W], "Content-Type": "image/png"},
+            content=b"\x89PNG\r\n\x1a\n" + bytes(64),
+        )
+    )["id"]
     size = ok(c.get("/audit/head", headers=h[S]), 200)["size"]
     ids = {
         "<blue-member>": api.members[B],
@@ -437,6 +471,8 @@ def prepare(api: Api) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         "<aid-notice>": str(notified),
         "<blue-event>": str(met[0]["id"]),
         "<blue-incident>": str(ok(c.get(f"/track-events/{met[0]['id']}", headers=h[S]), 200)["incident"]),
+        "<watch-report>": str(observed),
+        "<watch-evidence>": str(evidence),
     }
     assert set(ids) == set(PLACEHOLDERS)
     return headers, ids

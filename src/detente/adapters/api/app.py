@@ -29,6 +29,8 @@ from detente.adapters.api import (
     routes_monitoring,
     routes_notifications,
     routes_objects,
+    routes_observers,
+    routes_reports,
 )
 from detente.adapters.feeds.server_feeds import Feeds, FeedSettings
 from detente.adapters.interop.scenario import ScenarioCodec
@@ -120,6 +122,8 @@ def create_app(
         routes_humanitarian,
         routes_monitoring,
         routes_incidents,
+        routes_observers,
+        routes_reports,
     ):
         app.include_router(module.router)
     return app

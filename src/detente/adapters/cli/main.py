@@ -28,6 +28,7 @@ from detente.adapters.cli.render import (
     print_summary,
 )
 from detente.adapters.cli.replay_cmd import replay_cmd
+from detente.adapters.cli.report_cmd import report_cmd
 from detente.adapters.interop.scenario import (
     MAX_SCENARIO_BYTES,
     load_scenario,
@@ -54,6 +55,7 @@ app.add_typer(hxl_app, name="hxl")
 app.command("corridor")(corridor_cmd)
 app.command("monitor")(monitor_cmd)
 app.command("replay")(replay_cmd)
+app.command("report")(report_cmd)
 out = Console(width=max(120, Console().width))
 err = Console(stderr=True)
 
