@@ -336,6 +336,10 @@ def _late(step: Any, acked: Mapping[str, datetime | None], due_at: datetime, inv
 # -- the daily report -------------------------------------------------------------------------
 
 
+#: The days a report can be asked for (the day before and after must exist too).
+FIRST_DAY, LAST_DAY = date(1900, 1, 2), date(9999, 12, 30)
+
+
 def daily(m: Mechanism, caller: Caller, day: date, areas: Sequence[Area]) -> DailyReport:
     """The situation report of UTC day ``day``: counts per area and party against the day before, open
     incidents and overdue steps, as the caller may see them.
@@ -346,6 +350,8 @@ def daily(m: Mechanism, caller: Caller, day: date, areas: Sequence[Area]) -> Dai
     resolved now.  Overdue: a step of a visible incident due before the end
     of the day that fired, or that is past due now and not yet dealt with.
     """
+    if not (FIRST_DAY <= day <= LAST_DAY):
+        raise InvalidInput([Problem("date", f"a day between {FIRST_DAY} and {LAST_DAY}")])
     now = _utc(m.clock.now())
     start, end = _day_start(day), _day_start(day + timedelta(days=1))
     before = start - timedelta(days=1)
@@ -403,6 +409,8 @@ def _period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     if since.tzinfo is None or until.tzinfo is None:
         raise InvalidInput([Problem("period", "since and until need a UTC offset")])
     since, until = _utc(since), _utc(until)
+    if not (since.date() >= FIRST_DAY and until.date() <= LAST_DAY):
+        raise InvalidInput([Problem("period", f"since and until between {FIRST_DAY} and {LAST_DAY}")])
     if not since < until or until - since > timedelta(days=MAX_DAYS):
         raise InvalidInput([Problem("period", f"since must come before until, at most {MAX_DAYS} days apart")])
     return since, until
