@@ -198,8 +198,12 @@ def test_parties_report_incidents_and_only_the_right_hands_move_them(demo: Api) 
         "started_at": "2017-07-07T22:40:00Z",
     }
     made = post(demo, "sdf", "/incidents", body, 201)
-    assert made["parties"] == ["ru", "sdf"] and made["source"] == "party" and made["reported_by"] == "sdf"
-    assert made["protocol"]["id"] == "urgent"
+    # it fell within the Raqqa hospital's protection radius: OCHA, whose site it is, is involved; the site came
+    # with the demo world, not through a notice, so the proof says there was none to acknowledge
+    assert made["parties"] == ["ocha", "ru", "sdf"] and made["source"] == "party" and made["reported_by"] == "sdf"
+    assert made["protocol"]["id"] == "urgent" and made["severity"] == "critical"
+    (proof,) = made["notice_proof"]
+    assert (proof["id"], proof["notice"], proof["recipients"]) == ("hospital-raqqa", None, [])
     iid = made["id"]
     assert demo.client.get(f"/incidents/{iid}", headers=demo.headers["tr"]).status_code == 404
     assert demo.client.post(f"/incidents/{iid}/ack", headers=demo.headers["tr"]).status_code == 404

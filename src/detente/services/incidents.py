@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from detente.domain.accounts import Caller
 from detente.domain.errors import Forbidden, InvalidInput, NotFound, Problem
-from detente.domain.geo.intervals import format_time
+from detente.domain.geo.box import Box4D
+from detente.domain.geo.intervals import TimeWindow, format_time
 from detente.domain.incidents import (
     DEFAULT_PROTOCOLS,
     Audience,
@@ -35,7 +36,9 @@ from detente.domain.incidents import (
     laggards,
     step_met,
 )
-from detente.domain.model import Role
+from detente.domain.model import Kind, Role
+from detente.domain.tracks import Samples
+from detente.engine.monitor import ZoneIndex
 from detente.services.context import Mechanism
 from detente.services.ports import Tx
 
@@ -119,6 +122,13 @@ def open_incident(
     secretariat = sorted(p.id for p in parties.values() if p.role is Role.SECRETARIAT)
     involved = sorted({p for p in involved if p in parties and p not in secretariat})
     audience = sorted({*involved, *secretariat})
+    proof = notice_proof(tx, position, started_at) if position is not None and type in NEAR_PROTECTED else []
+    if proof:
+        # the notifying agencies are involved, and a strike on what was notified is as grave as it gets
+        involved = sorted({*involved, *(p["party"] for p in proof if p["party"] in parties)})
+        audience = sorted({*involved, *secretariat})
+        if type is IncidentType.STRIKE_NEAR_PROTECTED:
+            severity = Severity.CRITICAL
     protocol = choose_protocol(current_protocols(tx), type, severity)
     values = {
         "type": type.value,
@@ -137,6 +147,7 @@ def open_incident(
         "reported_by": None if reporter is None else reporter.party,
         "description": description,
         "protocol": protocol.to_json(),
+        "notice_proof": proof or None,
     }
     incident_id = tx.add_incident(values, audience)
     tx.add_incident_parties(incident_id, involved, audience)
@@ -159,6 +170,7 @@ def open_incident(
         "parties": involved,
         "protocol": protocol.id,
         "deadlines": {s.name: format_time(now + s.within) for s in protocol.steps},
+        "notified": [f"{p['kind']} {p['id']}" for p in proof],
     }
     tx.notify_many(audience, "incident.opened", body, now)
     _move(
@@ -173,6 +185,56 @@ def open_incident(
         audience,
     )
     return incident_id
+
+
+#: Incident types checked against the notified sites and movements where and when they happened.
+NEAR_PROTECTED = frozenset(
+    {IncidentType.STRIKE_NEAR_PROTECTED, IncidentType.PROXIMITY_TO_PROTECTED, IncidentType.CEASEFIRE_VIOLATION}
+)
+
+
+def notice_proof(tx: Tx, position: tuple[float, float], at: datetime) -> list[dict[str, Any]]:
+    """The notified sites and movements active at ``at`` whose radius or corridor holds ``position``, each with its
+    latest notice and every military party's acknowledgement as it stands: who had been told, and who had said so.
+    """
+    lon, lat = position
+    box = Box4D(lon, lat, lon, lat, time=TimeWindow(at, at + timedelta(seconds=1)))
+    keys = [k for k in tx.candidates(box) if k[0] in (Kind.SITE, Kind.MOVEMENT)]
+    if not keys:
+        return []
+    objects = {(o.kind, o.id): o for o, _ in tx.objects(keys)}
+    probe = Samples.build([("report", "-", "ground", "unknown", at.timestamp(), lon, lat, 0.0)])
+    found = ZoneIndex(objects.values(), tx.parties()).events(probe)
+    proof = []
+    for event in sorted(found, key=lambda e: (e.other.kind, e.other.id)):
+        notice = tx.latest_notice(event.other.kind, event.other.id)
+        recipients = [] if notice is None else tx.recipients([notice["id"]])
+        proof.append(
+            {
+                "kind": event.other.kind,
+                "id": event.other.id,
+                "party": event.other.party,
+                "distance_m": round(event.min_distance_m, 1),
+                "notice": None if notice is None else notice["id"],
+                "action": None if notice is None else notice["action"],
+                "notified_at": None if notice is None else format_time(notice["created_at"]),
+                "deadline": None if notice is None else format_time(notice["deadline"]),
+                "recipients": [
+                    {
+                        "party": r["party"],
+                        "notification": r["notification"],
+                        "deadline": format_time(r["deadline"]),
+                        "acked_at": format_time(r["acked_at"]),
+                        "acked_by": r["acked_by"],
+                        "signed": r["signed"],
+                        "acknowledged_in_time": r["acked_at"] is not None
+                        and (r["deadline"] is None or r["acked_at"] <= r["deadline"]),
+                    }
+                    for r in recipients
+                ],
+            }
+        )
+    return proof
 
 
 def report(

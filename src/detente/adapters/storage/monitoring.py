@@ -70,6 +70,7 @@ def _incident(row: IncidentRow) -> dict[str, Any]:
         "description": row.description,
         "protocol": row.protocol,
         "resolved_at": row.resolved_at,
+        "notice_proof": row.notice_proof,
     }
 
 

@@ -523,6 +523,9 @@ class IncidentRow(Base):
     #: The de-escalation protocol as it was when the incident opened (later edits do not change it).
     protocol: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The notified sites and movements it fell near, each with its notice and every party's acknowledgement,
+    #: as they stood when the incident opened: the proof that they knew.
+    notice_proof: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class IncidentPartyRow(Base):
