@@ -204,9 +204,7 @@ class LiveMonitor:
                     self._data_t, self._data_wall = latest, time.monotonic()
             self.passes += 1
             if step.changed:
-                self._write(step, scenario)
-                if step.opened and arrived is not None:
-                    self.alert_s.append(time.monotonic() - arrived)
+                self._write(step, scenario, arrived)
                 for listener in self.listeners:
                     try:
                         listener(step, scenario)
@@ -304,28 +302,35 @@ class LiveMonitor:
 
     # -- out ------------------------------------------------------------------
 
-    def _write(self, step: Step, scenario: Scenario) -> None:
+    def _write(self, step: Step, scenario: Scenario, arrived: float | None = None) -> None:
         now = self.m.clock.now()
         wall = time.monotonic()
         secretariat = [p.id for p in scenario.parties.values() if p.role is Role.SECRETARIAT]
         due = [
             ep for ep in step.extended if ep.id is not None and wall - self._written.get(ep.id, 0.0) >= self.update_s
         ]
-        # openings first, in a transaction of their own: the alert is what must not wait
+        # the alerts first, in a transaction of their own: they are what must not wait
         if step.opened:
             with self.m.store.write(world=False) as tx:
                 for ep in step.opened:
                     audience = _audience(ep.event, scenario.parties, secretariat)
-                    incident = self._incident(tx, ep, audience, now)
-                    ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": incident, "created_at": now}, audience)
-                    if not ep.closed:
-                        self._incident_of[ep.id] = incident
+                    ep.id = tx.add_track_event(_row(ep, now) | {"incident_id": None, "created_at": now}, audience)
                     self._notify(tx, ep, "opened", audience, now)
                     if ep.closed:
                         self._notify(tx, ep, "closed", audience, now)
-        if not (due or step.closed):
+            if arrived is not None:
+                self.alert_s.append(time.monotonic() - arrived)
+        if not (step.opened or due or step.closed):
             return self._remember(step, due, wall)
+        # then the bookkeeping: the incidents the new episodes open, rows brought up to date, closings
         with self.m.store.write(world=False) as tx:
+            for ep in step.opened:
+                assert ep.id is not None
+                audience = _audience(ep.event, scenario.parties, secretariat)
+                incident = self._incident(tx, ep, audience, now)
+                tx.update_track_event(ep.id, {"incident_id": incident}, audience)
+                if not ep.closed:
+                    self._incident_of[ep.id] = incident
             for ep in due:
                 assert ep.id is not None
                 tx.update_track_event(ep.id, _row(ep, now), _audience(ep.event, scenario.parties, secretariat))
