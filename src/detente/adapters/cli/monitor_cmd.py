@@ -111,12 +111,12 @@ def monitor_cmd(
     try:
         world = load_scenario(scenario)
     except (DetenteError, OSError) as exc:
-        raise _fail(exc, where="feature") from exc
+        raise fail_input(exc, where="feature") from exc
     try:
         read = _read_input(tracks, input_format, mapping)
         _check_parties(world, read.samples)
     except (DetenteError, OSError) as exc:
-        raise _fail(exc, where="line") from exc
+        raise fail_input(exc, where="line") from exc
     samples = read.samples
     for note in read.notes:
         err.print(f"[dim]note[/]: {escape(note)}")
@@ -183,7 +183,7 @@ def event_table(events: Iterable[Event], *, title: str = "Events") -> Table:
             escape(f"{e.other.kind} {e.other.id} ({e.other.party})"),
             _time(e.start),
             _time(e.end) if e.end.date() != e.start.date() else f"{e.end.astimezone(UTC):%H:%M:%S}Z",
-            _duration((e.end - e.start).total_seconds()),
+            duration_text((e.end - e.start).total_seconds()),
             f"{e.min_distance_m:,.0f} m",
         )
     return table
@@ -206,14 +206,15 @@ def _time(t: datetime) -> str:
     return f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``1h02m03s`` or ``2m03s``."""
     s = round(seconds)
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
 
 
-def _fail(exc: Exception, *, where: str) -> typer.Exit:
+def fail_input(exc: Exception, *, where: str) -> typer.Exit:
     """Report invalid input on stderr and leave with exit code 2; ``where`` names what a problem's index counts."""
     if isinstance(exc, InvalidInput):
         err.print(f"[bold red]invalid input[/]: {len(exc.problems)} problem(s)")

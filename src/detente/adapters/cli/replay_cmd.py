@@ -46,6 +46,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from detente.adapters.cli.monitor_cmd import duration_text, fail_input
 from detente.adapters.interop.tracks import read_tracks
 from detente.domain.errors import DetenteError, InvalidInput, Problem
 from detente.domain.tracks import Samples
@@ -536,7 +537,7 @@ def replay_cmd(
         samples = read_tracks(tracks)
         timeline = Timeline.of(samples, since=window[0], until=window[1], now_speed=factor if now else None)
     except (DetenteError, OSError) as exc:
-        raise _fail(exc, where="line") from exc
+        raise fail_input(exc, where="line") from exc
     plan = schedule(timeline.recorded_us / 1e6, speed=factor, batch_s=batch_s, max_batch=max_batch)
     if dry_run:
         _print_plan(timeline, plan, factor, now, fmt)
@@ -786,11 +787,11 @@ def _print_plan(tl: Timeline, plan: list[Batch], speed: float, now: bool, fmt: F
         }
         print(json.dumps(doc, indent=2))
         return
-    pace = "as fast as the server takes them" if math.isinf(speed) else f"at {speed:g}x, over {_duration(duration)}"
+    pace = "as fast as the server takes them" if math.isinf(speed) else f"at {speed:g}x, over {duration_text(duration)}"
     times = "stamped with the time each is sent" if now else "with their recorded times"
     out.print(
         f"Would send {len(tl):,} position report(s) of {tl.tracks:,} track(s), recorded {_show_time(first)} to "
-        f"{_show_time(last)} ({_duration((last - first).total_seconds())}), {pace}, {times}: "
+        f"{_show_time(last)} ({duration_text((last - first).total_seconds())}), {pace}, {times}: "
         f"{len(plan):,} request(s) of up to {max(len(b) for b in plan):,} report(s)."
     )
 
@@ -832,14 +833,14 @@ def _token(token_file: Path | None) -> str:
         try:
             text = token_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(InvalidInput([Problem("token-file", f"{token_file}: {exc}")]), where="line") from exc
+            raise fail_input(InvalidInput([Problem("token-file", f"{token_file}: {exc}")]), where="line") from exc
         token = text.strip().splitlines()[0].strip() if text.strip() else ""
         if not token:
-            raise _fail(InvalidInput([Problem("token-file", f"{token_file} holds no token")]), where="line")
+            raise fail_input(InvalidInput([Problem("token-file", f"{token_file} holds no token")]), where="line")
         return token
     token = os.environ.get("DETENTE_TOKEN", "").strip()
     if not token:
-        raise _fail(
+        raise fail_input(
             InvalidInput([Problem("token", "give the bearer token: --token-file FILE, or the DETENTE_TOKEN variable")]),
             where="line",
         )
@@ -870,25 +871,3 @@ def _iso(us: int) -> str:
 
 def _show_time(t: datetime | None) -> str:
     return "" if t is None else f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
-
-
-def _duration(seconds: float) -> str:
-    s = round(seconds)
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
-
-
-def _fail(exc: Exception, *, where: str) -> typer.Exit:
-    """Report invalid input on stderr and leave with exit code 2, as ``detente monitor`` does."""
-    if isinstance(exc, InvalidInput):
-        err.print(f"[bold red]invalid input[/]: {len(exc.problems)} problem(s)")
-        for p in exc.problems:
-            at = [f"{where} {p.index}"] if p.index is not None else []
-            if p.id is not None:
-                at.append(f"track {p.id!r}" if where == "line" else f"id {p.id!r}")
-            text = f"{', '.join(at)}: [{p.rule}] {p.message}" if at else f"[{p.rule}] {p.message}"
-            err.print(f"  - {text}", markup=False)
-    else:
-        err.print(f"[bold red]error[/]: {escape(str(exc))}")
-    return typer.Exit(code=2)

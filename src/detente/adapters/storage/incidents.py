@@ -6,14 +6,14 @@ A mixin of :class:`~detente.adapters.storage.transaction.Tx`, like
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_rows
+from detente.adapters.storage.recording import Recording
 from detente.adapters.storage.tables import (
     EvidenceRow,
     IncidentMessageRow,
@@ -24,26 +24,11 @@ from detente.adapters.storage.tables import (
 )
 
 
-class _Recording(Protocol):
-    session: Session
-    dialect: str
-
-    def record(
-        self,
-        type: str,
-        subject: str,
-        audience: Iterable[str],
-        *,
-        data: dict[str, Any] | None = None,
-        deleted: bool = False,
-    ) -> None: ...
-
-
 class IncidentRows:
     """Reads and writes of the incident tables (mixed into ``Tx``)."""
 
     def add_incident_parties(
-        self: _Recording, incident_id: int, parties: Sequence[str], audience: Sequence[str]
+        self: Recording, incident_id: int, parties: Sequence[str], audience: Sequence[str]
     ) -> None:
         for party in parties:
             row = IncidentPartyRow(incident_id=incident_id, party=party)
@@ -51,14 +36,14 @@ class IncidentRows:
             self.session.flush()
             self.record("incident.party-added", audit_rows.subject("incident-party", row.id), audience)
 
-    def incident_parties(self: _Recording, incident_id: int) -> list[dict[str, Any]]:
+    def incident_parties(self: Recording, incident_id: int) -> list[dict[str, Any]]:
         rows = self.session.scalars(
             select(IncidentPartyRow).where(IncidentPartyRow.incident_id == incident_id).order_by(IncidentPartyRow.party)
         )
         return [{"party": r.party, "acked_at": r.acked_at, "acked_by": r.acked_by} for r in rows]
 
     def ack_incident(
-        self: _Recording, incident_id: int, party: str, member: str, now: datetime, audience: Sequence[str]
+        self: Recording, incident_id: int, party: str, member: str, now: datetime, audience: Sequence[str]
     ) -> bool:
         """Record ``party``'s acknowledgement; False if it is not involved or had acknowledged already."""
         row = self.session.scalars(
@@ -71,7 +56,7 @@ class IncidentRows:
         return True
 
     def add_incident_steps(
-        self: _Recording, incident_id: int, steps: Sequence[tuple[str, datetime]], audience: Sequence[str]
+        self: Recording, incident_id: int, steps: Sequence[tuple[str, datetime]], audience: Sequence[str]
     ) -> None:
         for idx, (name, due_at) in enumerate(steps):
             row = IncidentStepRow(incident_id=incident_id, idx=idx, name=name, due_at=due_at, fired=False)
@@ -79,7 +64,7 @@ class IncidentRows:
             self.session.flush()
             self.record("incident.step-set", audit_rows.subject("incident-step", row.id), audience)
 
-    def incident_steps(self: _Recording, incident_id: int) -> list[dict[str, Any]]:
+    def incident_steps(self: Recording, incident_id: int) -> list[dict[str, Any]]:
         rows = self.session.scalars(
             select(IncidentStepRow).where(IncidentStepRow.incident_id == incident_id).order_by(IncidentStepRow.idx)
         )
@@ -88,7 +73,7 @@ class IncidentRows:
             for r in rows
         ]
 
-    def due_incident_steps(self: _Recording, now: datetime, limit: int) -> list[dict[str, Any]]:
+    def due_incident_steps(self: Recording, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Steps due and not yet dealt with, oldest first (SKIP LOCKED on PostgreSQL: two sweeps share them)."""
         query = (
             select(IncidentStepRow)
@@ -104,7 +89,7 @@ class IncidentRows:
         ]
 
     def finish_incident_step(
-        self: _Recording, step_id: int, *, fired: bool, now: datetime, audience: Sequence[str]
+        self: Recording, step_id: int, *, fired: bool, now: datetime, audience: Sequence[str]
     ) -> None:
         row = self.session.get(IncidentStepRow, step_id)
         if row is None:
@@ -117,7 +102,7 @@ class IncidentRows:
         )
 
     def add_incident_transition(
-        self: _Recording,
+        self: Recording,
         incident_id: int,
         *,
         status: str,
@@ -135,7 +120,7 @@ class IncidentRows:
         self.record(f"incident.{status}", audit_rows.subject("incident-transition", row.id), audience)
         return int(row.id)
 
-    def incident_transitions(self: _Recording, incident_id: int) -> list[dict[str, Any]]:
+    def incident_transitions(self: Recording, incident_id: int) -> list[dict[str, Any]]:
         rows = self.session.scalars(
             select(IncidentTransitionRow)
             .where(IncidentTransitionRow.incident_id == incident_id)
@@ -147,7 +132,7 @@ class IncidentRows:
         ]
 
     def add_incident_message(
-        self: _Recording,
+        self: Recording,
         incident_id: int,
         *,
         party: str,
@@ -172,7 +157,7 @@ class IncidentRows:
         self.record(f"incident.{kind}", audit_rows.subject("incident-message", row.id), audience)
         return int(row.id)
 
-    def incident_messages(self: _Recording, incident_id: int, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    def incident_messages(self: Recording, incident_id: int, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         rows = self.session.scalars(
             select(IncidentMessageRow)
             .where(IncidentMessageRow.incident_id == incident_id, IncidentMessageRow.id > after)
@@ -194,25 +179,25 @@ class IncidentRows:
 
     # -- observer reports and evidence -----------------------------------------------------
 
-    def add_observer_report(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+    def add_observer_report(self: Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
         row = ObserverReportRow(**values)
         self.session.add(row)
         self.session.flush()
         self.record("observer-report.filed", audit_rows.subject("observer-report", row.id), audience)
         return int(row.id)
 
-    def observer_report_by_ref(self: _Recording, party: str, ref: str) -> dict[str, Any] | None:
+    def observer_report_by_ref(self: Recording, party: str, ref: str) -> dict[str, Any] | None:
         row = self.session.scalars(
             select(ObserverReportRow).where(ObserverReportRow.party == party, ObserverReportRow.ref == ref)
         ).first()
         return None if row is None else _report(row)
 
-    def observer_report(self: _Recording, report_id: int) -> dict[str, Any] | None:
+    def observer_report(self: Recording, report_id: int) -> dict[str, Any] | None:
         row = self.session.get(ObserverReportRow, report_id)
         return None if row is None else _report(row)
 
     def observer_reports(
-        self: _Recording, *, since: datetime, until: datetime, limit: int = 5000
+        self: Recording, *, since: datetime, until: datetime, limit: int = 5000
     ) -> list[dict[str, Any]]:
         """Reports whose span meets [since, until], oldest first."""
         rows = self.session.scalars(
@@ -224,7 +209,7 @@ class IncidentRows:
         return [_report(r) for r in rows]
 
     def set_report_incident(
-        self: _Recording, report_ids: Sequence[int], incident_id: int, audience: Sequence[str]
+        self: Recording, report_ids: Sequence[int], incident_id: int, audience: Sequence[str]
     ) -> None:
         for rid in report_ids:
             row = self.session.get(ObserverReportRow, rid)
@@ -232,14 +217,14 @@ class IncidentRows:
                 row.incident_id = incident_id
                 self.record("observer-report.grouped", audit_rows.subject("observer-report", rid), audience)
 
-    def add_evidence(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+    def add_evidence(self: Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
         row = EvidenceRow(**values)
         self.session.add(row)
         self.session.flush()
         self.record("evidence.filed", audit_rows.subject("evidence", row.id), audience)
         return int(row.id)
 
-    def evidence_list(self: _Recording, report_id: int) -> list[dict[str, Any]]:
+    def evidence_list(self: Recording, report_id: int) -> list[dict[str, Any]]:
         rows = self.session.execute(
             select(
                 EvidenceRow.id,
@@ -255,7 +240,7 @@ class IncidentRows:
         ).mappings()
         return [dict(r) for r in rows]
 
-    def evidence_file(self: _Recording, evidence_id: int) -> tuple[dict[str, Any], bytes] | None:
+    def evidence_file(self: Recording, evidence_id: int) -> tuple[dict[str, Any], bytes] | None:
         row = self.session.get(EvidenceRow, evidence_id)
         if row is None:
             return None

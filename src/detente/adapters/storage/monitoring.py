@@ -8,30 +8,15 @@ reads the whole log).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_rows
+from detente.adapters.storage.recording import Recording
 from detente.adapters.storage.tables import IncidentRow, TrackEventRow
-
-
-class _Recording(Protocol):
-    session: Session
-    dialect: str
-
-    def record(
-        self,
-        type: str,
-        subject: str,
-        audience: Iterable[str],
-        *,
-        data: dict[str, Any] | None = None,
-        deleted: bool = False,
-    ) -> None: ...
 
 
 def _event(row: TrackEventRow) -> dict[str, Any]:
@@ -77,14 +62,14 @@ def _incident(row: IncidentRow) -> dict[str, Any]:
 class MonitoringRows:
     """Reads and writes of the track events and incidents (mixed into ``Tx``)."""
 
-    def add_track_event(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+    def add_track_event(self: Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
         row = TrackEventRow(**values)
         self.session.add(row)
         self.session.flush()
         self.record("track-event.opened", audit_rows.subject("track-event", row.id), audience)
         return int(row.id)
 
-    def update_track_event(self: _Recording, event_id: int, values: dict[str, Any], audience: Sequence[str]) -> None:
+    def update_track_event(self: Recording, event_id: int, values: dict[str, Any], audience: Sequence[str]) -> None:
         row = self.session.get(TrackEventRow, event_id)
         if row is None:
             raise LookupError(f"no track event {event_id}")
@@ -94,12 +79,12 @@ class MonitoringRows:
         kind = "track-event.closed" if was_open and not row.open else "track-event.updated"
         self.record(kind, audit_rows.subject("track-event", event_id), audience)
 
-    def track_event(self: _Recording, event_id: int) -> dict[str, Any] | None:
+    def track_event(self: Recording, event_id: int) -> dict[str, Any] | None:
         row = self.session.get(TrackEventRow, event_id)
         return None if row is None else _event(row)
 
     def track_events(
-        self: _Recording,
+        self: Recording,
         *,
         party: str | None,
         open_only: bool = False,
@@ -118,14 +103,14 @@ class MonitoringRows:
         rows = self.session.scalars(query.order_by(TrackEventRow.id).limit(limit))
         return [_event(r) for r in rows]
 
-    def add_incident(self: _Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
+    def add_incident(self: Recording, values: dict[str, Any], audience: Sequence[str]) -> int:
         row = IncidentRow(**values)
         self.session.add(row)
         self.session.flush()
         self.record("incident.opened", audit_rows.subject("incident", row.id), audience)
         return int(row.id)
 
-    def update_incident(self: _Recording, incident_id: int, values: dict[str, Any], audience: Sequence[str]) -> None:
+    def update_incident(self: Recording, incident_id: int, values: dict[str, Any], audience: Sequence[str]) -> None:
         row = self.session.get(IncidentRow, incident_id)
         if row is None:
             raise LookupError(f"no incident {incident_id}")
@@ -133,11 +118,11 @@ class MonitoringRows:
             setattr(row, name, value)
         self.record("incident.updated", audit_rows.subject("incident", incident_id), audience)
 
-    def incident(self: _Recording, incident_id: int) -> dict[str, Any] | None:
+    def incident(self: Recording, incident_id: int) -> dict[str, Any] | None:
         row = self.session.get(IncidentRow, incident_id)
         return None if row is None else _incident(row)
 
-    def incident_by_key(self: _Recording, key: str, ended_after: datetime, before: datetime) -> dict[str, Any] | None:
+    def incident_by_key(self: Recording, key: str, ended_after: datetime, before: datetime) -> dict[str, Any] | None:
         """The latest incident of this key still going, or that ended between ``ended_after`` and ``before``."""
         recent = IncidentRow.ended_at.between(ended_after, before)
         row = self.session.scalars(
@@ -151,7 +136,7 @@ class MonitoringRows:
         return None if row is None else _incident(row)
 
     def incidents(
-        self: _Recording, *, party: str | None = None, after: int = 0, limit: int = 100
+        self: Recording, *, party: str | None = None, after: int = 0, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Incidents in id order that involve ``party`` or that it reported (every incident for None)."""
         found: list[dict[str, Any]] = []

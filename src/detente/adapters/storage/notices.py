@@ -7,14 +7,14 @@ that changes a row records an audit entry carrying the row as it now stands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import RowMapping, insert, or_, select, update
-from sqlalchemy.orm import Session
 
 from detente.adapters.storage import audit_rows
+from detente.adapters.storage.recording import Recording
 from detente.adapters.storage.tables import (
     DisseminationRow,
     NoticeRecipientRow,
@@ -24,22 +24,6 @@ from detente.adapters.storage.tables import (
     RulesRow,
 )
 from detente.audit import EVERYONE
-
-
-class _Recording(Protocol):
-    session: Session
-    dialect: str
-
-    def record(
-        self,
-        type: str,
-        subject: str,
-        audience: Iterable[str],
-        *,
-        data: dict[str, Any] | None = None,
-        deleted: bool = False,
-    ) -> None: ...
-
 
 _RECIPIENT_COLUMNS = (
     NoticeRecipientRow.id,
@@ -61,11 +45,11 @@ class NoticeRows:
 
     # -- rules ----------------------------------------------------------------
 
-    def rules(self: _Recording, name: str) -> dict[str, Any] | None:
+    def rules(self: Recording, name: str) -> dict[str, Any] | None:
         row = self.session.get(RulesRow, name)
         return None if row is None else dict(row.body)
 
-    def set_rules(self: _Recording, name: str, body: dict[str, Any], member: str, now: datetime) -> None:
+    def set_rules(self: Recording, name: str, body: dict[str, Any], member: str, now: datetime) -> None:
         row = self.session.get(RulesRow, name)
         if row is None:
             self.session.add(RulesRow(name=name, body=body, updated_at=now, updated_by=member))
@@ -76,7 +60,7 @@ class NoticeRows:
     # -- notices --------------------------------------------------------------
 
     def add_notice(
-        self: _Recording,
+        self: Recording,
         *,
         kind: str,
         object_id: str,
@@ -109,7 +93,7 @@ class NoticeRows:
         return notice_id
 
     def add_recipient(
-        self: _Recording,
+        self: Recording,
         *,
         notice_id: int,
         party: str,
@@ -131,12 +115,12 @@ class NoticeRows:
         self.record("notice.addressed", audit_rows.subject("recipient", rid), [party, owner])
         return rid
 
-    def notice(self: _Recording, notice_id: int) -> dict[str, Any] | None:
+    def notice(self: Recording, notice_id: int) -> dict[str, Any] | None:
         row = self.session.get(NoticeRow, notice_id)
         return None if row is None else _notice(row)
 
     def notices(
-        self: _Recording,
+        self: Recording,
         *,
         party: str | None = None,
         recipient: str | None = None,
@@ -158,7 +142,7 @@ class NoticeRows:
             query = query.where(NoticeRow.object_id == object_id)
         return [_notice(r) for r in self.session.scalars(query.order_by(NoticeRow.id).limit(limit))]
 
-    def latest_notice(self: _Recording, kind: str, object_id: str) -> dict[str, Any] | None:
+    def latest_notice(self: Recording, kind: str, object_id: str) -> dict[str, Any] | None:
         row = self.session.scalars(
             select(NoticeRow)
             .where(NoticeRow.kind == kind, NoticeRow.object_id == object_id)
@@ -167,7 +151,7 @@ class NoticeRows:
         ).first()
         return None if row is None else _notice(row)
 
-    def recipients(self: _Recording, notice_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def recipients(self: Recording, notice_ids: Sequence[int]) -> list[dict[str, Any]]:
         """Each recipient of these notices, with its acknowledgement (from its inbox message)."""
         if not notice_ids:
             return []
@@ -179,7 +163,7 @@ class NoticeRows:
         ).mappings()
         return [_recipient(r) for r in rows]
 
-    def recipient_of(self: _Recording, notice_id: int, party: str) -> dict[str, Any] | None:
+    def recipient_of(self: Recording, notice_id: int, party: str) -> dict[str, Any] | None:
         row = (
             self.session.execute(
                 select(*_RECIPIENT_COLUMNS)
@@ -191,7 +175,7 @@ class NoticeRows:
         )
         return None if row is None else _recipient(row)
 
-    def due_recipients(self: _Recording, now: datetime, limit: int) -> list[dict[str, Any]]:
+    def due_recipients(self: Recording, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Unacknowledged recipients whose reminder or deadline has come and who are not yet escalated.
 
         On PostgreSQL the rows are locked (``SKIP LOCKED``) so two servers'
@@ -220,7 +204,7 @@ class NoticeRows:
             out.append(item)
         return out
 
-    def mark_recipient(self: _Recording, recipient_id: int, field: str, now: datetime, audience: Sequence[str]) -> None:
+    def mark_recipient(self: Recording, recipient_id: int, field: str, now: datetime, audience: Sequence[str]) -> None:
         """Set ``reminded_at`` or ``escalated_at`` of one recipient."""
         column = {"reminded_at": NoticeRecipientRow.reminded_at, "escalated_at": NoticeRecipientRow.escalated_at}
         self.session.execute(
@@ -229,7 +213,7 @@ class NoticeRows:
         kind = "notice.reminded" if field == "reminded_at" else "notice.escalated"
         self.record(kind, audit_rows.subject("recipient", recipient_id), audience)
 
-    def ack_history(self: _Recording, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    def ack_history(self: Recording, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
         """Every recipient of notices sent in ``[since, until)``, with the notice's time, for statistics."""
         query = (
             select(*_RECIPIENT_COLUMNS, NoticeRow.created_at.label("sent_at"), NoticeRow.action)
@@ -250,7 +234,7 @@ class NoticeRows:
     # -- dissemination ----------------------------------------------------------
 
     def add_dissemination(
-        self: _Recording,
+        self: Recording,
         *,
         notice_id: int,
         party: str,
@@ -276,7 +260,7 @@ class NoticeRows:
         self.record("notice.disseminated", audit_rows.subject("dissemination", did), [party, owner])
         return did
 
-    def disseminations(self: _Recording, notice_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def disseminations(self: Recording, notice_ids: Sequence[int]) -> list[dict[str, Any]]:
         if not notice_ids:
             return []
         rows = self.session.scalars(
@@ -302,7 +286,7 @@ class NoticeRows:
     # -- movement outcomes -------------------------------------------------------
 
     def add_outcome(
-        self: _Recording,
+        self: Recording,
         *,
         movement_id: str,
         party: str,
@@ -326,7 +310,7 @@ class NoticeRows:
         self.record("movement.outcome", audit_rows.subject("outcome", oid), audience)
         return oid
 
-    def outcomes(self: _Recording, *, movement_id: str | None = None) -> list[dict[str, Any]]:
+    def outcomes(self: Recording, *, movement_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded outcomes by id (a later record of the same movement supersedes an earlier one)."""
         query = select(OutcomeRow)
         if movement_id is not None:
