@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
@@ -270,13 +269,3 @@ class LiveState:
     @property
     def window_size(self) -> int:
         return len(self._w_track)
-
-
-def as_datetime(t: float) -> datetime:
-    value = from_epoch(t)
-    assert value is not None
-    return value
-
-
-def episodes_json(episodes: Sequence[Episode]) -> list[dict[str, object]]:
-    return [ep.as_event().to_json() for ep in episodes]

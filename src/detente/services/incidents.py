@@ -25,7 +25,6 @@ from detente.domain.geo.intervals import TimeWindow, format_time
 from detente.domain.incidents import (
     DEFAULT_PROTOCOLS,
     Audience,
-    Condition,
     IncidentType,
     Protocol,
     ProtocolStep,
@@ -541,8 +540,6 @@ def _fire(
         targets |= set(incident["parties"]) - told
     if targets:
         tx.notify_many(sorted(targets), "incident.overdue", body, now)
-    if step.condition is Condition.RESOLVED:
-        pass  # a missed finding deadline is reported; the incident stays open until resolved
 
 
 def listing(m: Mechanism, caller: Caller, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:

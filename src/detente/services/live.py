@@ -410,10 +410,6 @@ class LiveMonitor:
                 )
         return out
 
-    @property
-    def waiting(self) -> int:
-        return self._queued
-
     def status(self) -> dict[str, Any]:
         """How the monitor is doing: queue, tracks, open episodes, and its recent passes."""
         recent = list(self.recent)

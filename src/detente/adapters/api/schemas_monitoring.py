@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -63,20 +63,3 @@ class TrackOut(BaseModel):
     lon: float
     lat: float
     alt_m: float
-
-
-class IncidentOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: int
-    type: str
-    status: str
-    severity: str
-    source: str
-    title: str
-    parties: list[str]
-    position: dict[str, Any] | None
-    started_at: datetime
-    ended_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
